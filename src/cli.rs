@@ -1,0 +1,199 @@
+//! The command line: `datasurface lint`, `datasurface schema`.
+//!
+//! Exit codes: 0 no errors, 1 errors found, 2 could not run (bad arguments, unreadable
+//! repository, internal error), with a one-line reason on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::load::{self, Snapshot};
+use crate::problem::{ObjectKind, ObjectRef, Revision};
+use crate::report::{self, Report};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "datasurface",
+    version,
+    about = "Governs a data ecosystem described as YAML in git: lint, team-scope authorization and backward-compatible schema evolution",
+    after_help = "Exit codes: 0 no errors, 1 errors found, 2 could not run.\nDocs: README.md and docs/ in the datasurface repository."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to colour text output.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and validate one model: a folder, or a folder at a git revision.
+    Lint(LintArgs),
+    /// Print the JSON Schema of model files (for editors and yaml-language-server).
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// The model root: the folder that holds ecosystem.yaml. With --rev, a folder inside the repository.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Read the model from this git revision (branch, tag, SHA, HEAD~1) instead of the files on disk.
+    #[arg(long)]
+    pub rev: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Largest model file read, in bytes (suffixes KiB, MiB, GiB accepted).
+    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Problems like a compiler prints them, with source snippets.
+    Text,
+    /// The JSON report (stable; see docs/report-format.md).
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, factor) = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]
+        .iter()
+        .find_map(|(suffix, factor)| text.strip_suffix(suffix).map(|d| (d.trim(), *factor)))
+        .unwrap_or((text, 1));
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size such as 8388608, 512KiB or 8MiB"))
+}
+
+/// Runs the binary: parses arguments, runs the command, prints, and returns the exit code.
+pub fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(&args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("datasurface: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let color = match args.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    match &args.command {
+        Command::Schema => {
+            print(&crate::schema::render())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lint(lint) => run_lint(lint, color),
+    }
+}
+
+fn load_options(args: &LoadArgs) -> load::Options {
+    load::Options { max_file_size: args.max_file_size, ..load::Options::default() }
+}
+
+fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
+    let snapshot = match &args.rev {
+        Some(rev) => {
+            let repo = load::GitRepo::discover(&args.path)?;
+            let prefix = repo.cwd_prefix.clone();
+            repo.snapshot(rev, &prefix)?
+        }
+        None => Snapshot::folder(&args.path)?,
+    };
+    let model = load::load(&snapshot, &load_options(&args.load))?;
+    let ecosystem_path = if model.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", model.root) };
+    if !model.files.iter().any(|f| *f.path == *ecosystem_path) {
+        anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root", snapshot.describe());
+    }
+    let problems = crate::validate::lint(&model);
+    let root = crate::validate::Paths::new(&model).ecosystem().remove(0);
+    let report = Report { command: "lint", root, problems, files: model.files.len(), notes: Vec::new() };
+    let sources = |_: Revision, path: &str| snapshot.read_text(path);
+    emit(&report, args.output.format, &sources, color)
+}
+
+/// Prints the report in `format` and returns the exit code of its outcome.
+fn emit(report: &Report, format: Format, sources: &report::text::Sources<'_>, color: bool) -> anyhow::Result<ExitCode> {
+    let text = match format {
+        Format::Text => report::text::render(report, sources, color),
+        Format::Json => report::json::render(report),
+    };
+    print(&text)?;
+    Ok(match report.outcome() {
+        report::Outcome::Pass => ExitCode::SUCCESS,
+        report::Outcome::Fail => ExitCode::from(1),
+    })
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
+#[allow(dead_code)]
+fn ecosystem_ref(name: &str) -> ObjectRef {
+    ObjectRef { kind: ObjectKind::Ecosystem, name: name.to_string(), location: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn arguments_are_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,15 @@
+//! datasurface: governs a data ecosystem described as YAML files in a git repository.
+//!
+//! The model is loaded (`load`) into typed objects with spans (`model`), linted (`validate`)
+//! and reported (`report`). Nothing in a model is ever executed.
+
+pub mod cli;
+pub mod load;
+pub mod model;
+pub mod problem;
+pub mod report;
+pub mod rules;
+pub mod schema;
+pub mod suggest;
+pub mod validate;
+pub mod yaml;

@@ -1,0 +1,218 @@
+//! Where model files come from: a folder on disk, or a tree of a git revision.
+
+use std::path::{Path, PathBuf};
+
+use super::{EntryKind, Error, SourceEntry};
+
+/// A model root to read: a folder, or a folder of a git revision.
+pub enum Snapshot {
+    Folder {
+        root: PathBuf,
+        /// The model root relative to the repository root, `""` when they are the same.
+        prefix: String,
+    },
+    Git {
+        repo: gix::ThreadSafeRepository,
+        /// The tree of the model root; `None` when the revision has no such folder.
+        tree: Option<gix::ObjectId>,
+        prefix: String,
+        rev: String,
+    },
+}
+
+/// Reads file contents; one per worker thread.
+pub enum Reader<'s> {
+    Folder(&'s Path),
+    Git(gix::Repository),
+}
+
+impl Reader<'_> {
+    pub fn read(&self, entry: &SourceEntry) -> Result<Vec<u8>, Error> {
+        match self {
+            Reader::Folder(root) => {
+                let path = root.join(&entry.rel);
+                std::fs::read(&path).map_err(|source| Error::Io { path, source })
+            }
+            Reader::Git(repo) => {
+                let Some(blob) = entry.blob else {
+                    return Err(Error::Git { message: format!("{} has no blob id", entry.rel) });
+                };
+                let id = gix::ObjectId::from_bytes_or_panic(&blob);
+                let object = repo.find_object(id).map_err(|e| Error::Git { message: format!("{}: {e}", entry.rel) })?;
+                Ok(object.detach().data)
+            }
+        }
+    }
+}
+
+impl Snapshot {
+    /// A folder on disk. Paths in reports are made relative to the enclosing git work tree,
+    /// when there is one, so that forges can place annotations.
+    pub fn folder(path: &Path) -> Result<Snapshot, Error> {
+        if !path.is_dir() {
+            return Err(Error::NotAFolder { path: path.to_path_buf() });
+        }
+        let root = path.canonicalize().map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let prefix = super::enclosing_worktree(&root)
+            .and_then(|worktree| root.strip_prefix(worktree).ok().map(path_to_slash))
+            .unwrap_or_default();
+        Ok(Snapshot::Folder { root, prefix })
+    }
+
+    pub fn prefix(&self) -> &str {
+        match self {
+            Snapshot::Folder { prefix, .. } | Snapshot::Git { prefix, .. } => prefix,
+        }
+    }
+
+    /// A description for messages: the folder, or `rev:root`.
+    pub fn describe(&self) -> String {
+        match self {
+            Snapshot::Folder { root, .. } => root.display().to_string(),
+            Snapshot::Git { rev, prefix, .. } if prefix.is_empty() => format!("revision {rev}"),
+            Snapshot::Git { rev, prefix, .. } => format!("{prefix}/ at revision {rev}"),
+        }
+    }
+
+    pub fn reader(&self) -> Reader<'_> {
+        match self {
+            Snapshot::Folder { root, .. } => Reader::Folder(root),
+            Snapshot::Git { repo, .. } => Reader::Git(repo.to_thread_local()),
+        }
+    }
+
+    /// Every file under the model root, with paths relative to it, sorted.
+    pub fn entries(&self) -> Result<Vec<SourceEntry>, Error> {
+        let mut entries = Vec::new();
+        match self {
+            Snapshot::Folder { root, .. } => walk(root, root, &mut entries)?,
+            Snapshot::Git { repo, tree: Some(tree), .. } => {
+                let repo = repo.to_thread_local();
+                let tree = repo.find_tree(*tree).map_err(git_error)?;
+                let records = tree.traverse().breadthfirst.files().map_err(git_error)?;
+                for record in records {
+                    let kind = if record.mode.is_link() {
+                        EntryKind::Symlink
+                    } else if record.mode.is_blob() {
+                        EntryKind::File
+                    } else {
+                        // Trees are walked into; submodules hold no model files of this repository.
+                        continue;
+                    };
+                    let rel = String::from_utf8_lossy(&record.filepath).into_owned();
+                    let size = if kind == EntryKind::File && super::classify(&rel) != super::Classified::Ignored {
+                        repo.find_header(record.oid).map_err(git_error)?.size()
+                    } else {
+                        0
+                    };
+                    let blob = record.oid.as_bytes().try_into().ok();
+                    entries.push(SourceEntry { rel, kind, size, blob });
+                }
+            }
+            Snapshot::Git { tree: None, .. } => {}
+        }
+        entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(entries)
+    }
+
+    /// The text of a file by its path relative to the repository root, for rendering snippets.
+    pub fn read_text(&self, repo_path: &str) -> Option<String> {
+        let prefix = self.prefix();
+        let rel = if prefix.is_empty() { repo_path } else { repo_path.strip_prefix(prefix)?.strip_prefix('/')? };
+        let bytes = match self {
+            Snapshot::Folder { root, .. } => std::fs::read(root.join(rel)).ok()?,
+            Snapshot::Git { repo, tree: Some(tree), .. } => {
+                let repo = repo.to_thread_local();
+                let tree = repo.find_tree(*tree).ok()?;
+                let entry = tree.lookup_entry_by_path(rel).ok()??;
+                entry.object().ok()?.detach().data
+            }
+            Snapshot::Git { tree: None, .. } => return None,
+        };
+        String::from_utf8(bytes).ok()
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceEntry>) -> Result<(), Error> {
+    let read_dir = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    for item in read_dir {
+        let item = item.map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        let path = item.path();
+        if item.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let metadata = std::fs::symlink_metadata(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let rel = path.strip_prefix(root).map(path_to_slash).unwrap_or_default();
+        if metadata.file_type().is_symlink() {
+            out.push(SourceEntry { rel, kind: EntryKind::Symlink, size: 0, blob: None });
+        } else if metadata.is_dir() {
+            walk(root, &path, out)?;
+        } else if metadata.is_file() {
+            out.push(SourceEntry { rel, kind: EntryKind::File, size: metadata.len(), blob: None });
+        }
+    }
+    Ok(())
+}
+
+fn path_to_slash(path: &Path) -> String {
+    path.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+fn git_error(error: impl std::fmt::Display) -> Error {
+    Error::Git { message: error.to_string() }
+}
+
+/// An opened git repository, and where the user stood in it.
+pub struct GitRepo {
+    repo: gix::ThreadSafeRepository,
+    /// The folder the repository was discovered from, relative to its work tree.
+    pub cwd_prefix: String,
+}
+
+impl GitRepo {
+    /// Opens the repository that contains `path` (a work tree folder or a bare repository).
+    pub fn discover(path: &Path) -> Result<GitRepo, Error> {
+        let repo = gix::discover(path)
+            .map_err(|e| Error::NotARepository { path: path.to_path_buf(), message: e.to_string() })?;
+        let cwd_prefix = match (repo.workdir(), path.canonicalize()) {
+            (Some(workdir), Ok(path)) => workdir
+                .canonicalize()
+                .ok()
+                .and_then(|w| path.strip_prefix(w).ok().map(path_to_slash))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        Ok(GitRepo { repo: repo.into_sync(), cwd_prefix })
+    }
+
+    /// The model root `root` (relative to the repository root) at revision `rev`.
+    pub fn snapshot(&self, rev: &str, root: &str) -> Result<Snapshot, Error> {
+        let repo = self.repo.to_thread_local();
+        let id = repo
+            .rev_parse_single(rev)
+            .map_err(|e| Error::RevNotFound { rev: rev.to_string(), message: e.to_string() })?;
+        let tree = id
+            .object()
+            .and_then(|o| o.peel_to_tree())
+            .map_err(|e| Error::RevNotFound { rev: rev.to_string(), message: e.to_string() })?;
+        let root = root.trim_matches('/');
+        let tree_id = if root.is_empty() {
+            Some(tree.id)
+        } else {
+            match tree.lookup_entry_by_path(root).map_err(git_error)? {
+                Some(entry) if entry.mode().is_tree() => Some(entry.object_id()),
+                _ => None,
+            }
+        };
+        Ok(Snapshot::Git { repo: self.repo.clone(), tree: tree_id, prefix: root.to_string(), rev: rev.to_string() })
+    }
+
+    /// The full commit id `rev` names, for reports.
+    pub fn resolve(&self, rev: &str) -> Result<String, Error> {
+        let repo = self.repo.to_thread_local();
+        let id = repo
+            .rev_parse_single(rev)
+            .map_err(|e| Error::RevNotFound { rev: rev.to_string(), message: e.to_string() })?;
+        Ok(id.to_string())
+    }
+}

@@ -1,0 +1,181 @@
+//! `--format text`: problems like a compiler prints them, each as
+//! `file:line:col: severity[rule]: message` with the source line and a caret underline,
+//! then a one-line summary. Only this module knows the snippet renderer.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use anstyle::{AnsiColor, Style};
+
+use super::Report;
+use crate::problem::{Problem, Revision, Severity};
+
+/// Gives the text of a file of a revision, for snippets; `None` shows no snippet.
+pub type Sources<'s> = dyn Fn(Revision, &str) -> Option<String> + 's;
+
+pub fn render(report: &Report, sources: &Sources<'_>, color: bool) -> String {
+    let mut out = String::new();
+    let paint = |style: Style, text: &str| if color { format!("{style}{text}{style:#}") } else { text.to_string() };
+    for note in &report.notes {
+        let _ = writeln!(out, "{}: {note}", paint(Style::new().bold(), "note"));
+    }
+    if !report.notes.is_empty() && !report.problems.is_empty() {
+        out.push('\n');
+    }
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let mut texts: HashMap<(Revision, String), Option<String>> = HashMap::new();
+    for problem in &report.problems {
+        render_problem(&mut out, problem, &renderer, &mut texts, sources, &paint);
+    }
+    let summary = format!(
+        "datasurface {}: {} ({} {} read){}",
+        report.command,
+        report.counts_phrase(),
+        report.files,
+        if report.files == 1 { "file" } else { "files" },
+        if report.outcome() == super::Outcome::Pass { "" } else { "; failed" },
+    );
+    let style = match report.outcome() {
+        super::Outcome::Pass => Style::new().fg_color(Some(AnsiColor::Green.into())).bold(),
+        super::Outcome::Fail => Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
+    };
+    let _ = writeln!(out, "{}", paint(style, &summary));
+    out
+}
+
+fn render_problem(
+    out: &mut String,
+    problem: &Problem,
+    renderer: &Renderer,
+    texts: &mut HashMap<(Revision, String), Option<String>>,
+    sources: &Sources<'_>,
+    paint: &dyn Fn(Style, &str) -> String,
+) {
+    let (level, style) = match problem.severity {
+        Severity::Error => (Level::ERROR, Style::new().fg_color(Some(AnsiColor::Red.into())).bold()),
+        Severity::Warning => (Level::WARNING, Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold()),
+        Severity::Info => (Level::NOTE, Style::new().fg_color(Some(AnsiColor::Cyan.into())).bold()),
+    };
+    let label = format!("{}[{}]", problem.severity, problem.rule.id());
+    match &problem.location {
+        Some(location) => {
+            let base = if location.revision == Revision::Base { " (base)" } else { "" };
+            let _ = writeln!(out, "{location}{base}: {}: {}", paint(style, &label), problem.message);
+            let text = texts
+                .entry((location.revision, location.file.to_string()))
+                .or_insert_with(|| sources(location.revision, &location.file));
+            if let Some(snippet) = text.as_deref().and_then(|t| snippet(t, location.pos.line, location.pos.col)) {
+                let (line_text, range) = snippet;
+                let group = Group::with_level(level).element(
+                    Snippet::source(line_text.as_str())
+                        .line_start(location.pos.line as usize)
+                        .annotation(AnnotationKind::Primary.span(range)),
+                );
+                let rendered = renderer.render(&[group]);
+                for line in rendered.lines().filter(|l| !l.trim().is_empty()) {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(out, "{}: {}", paint(style, &label), problem.message);
+        }
+    }
+    let dim = Style::new().dimmed();
+    if let Some(help) = &problem.help {
+        let _ = writeln!(out, "  = help: {help}");
+    }
+    if let Some(owner) = &problem.owner {
+        let _ = writeln!(out, "  = owner: {owner}");
+    }
+    if !problem.affected.is_empty() {
+        let _ = writeln!(out, "  = affected: {}", problem.affected.join(", "));
+    }
+    for (label, location) in &problem.related {
+        let base = if location.revision == Revision::Base { " (base)" } else { "" };
+        let _ = writeln!(out, "  = {label}: {location}{base}");
+    }
+    let _ = writeln!(out, "  = {}", paint(dim, &format!("object: {}", problem.object())));
+    out.push('\n');
+}
+
+/// The source line `line` and the byte range of the token starting at column `col`.
+fn snippet(text: &str, line: u32, col: u32) -> Option<(String, std::ops::Range<usize>)> {
+    let line_text = text.lines().nth(line.checked_sub(1)? as usize)?.trim_end_matches('\r');
+    let start = line_text.char_indices().nth(col.saturating_sub(1) as usize).map_or(line_text.len(), |(i, _)| i);
+    let rest = &line_text[start..];
+    let len = token_len(rest).max(1);
+    let end = (start + len).min(line_text.len());
+    // A caret past the end of the line (an empty value) underlines the line end.
+    let range = if start >= line_text.len() { line_text.len()..line_text.len() } else { start..end };
+    Some((line_text.to_string(), range))
+}
+
+/// The length of the YAML token at the start of `rest`: a quoted string, a key, or a value.
+fn token_len(rest: &str) -> usize {
+    let mut chars = rest.char_indices();
+    match chars.next() {
+        Some((_, quote @ ('"' | '\''))) => {
+            let mut escaped = false;
+            for (i, c) in chars {
+                if c == quote && !escaped {
+                    return i + 1;
+                }
+                escaped = quote == '"' && c == '\\' && !escaped;
+            }
+            rest.len()
+        }
+        Some((_, '-')) if rest.starts_with("- ") => 1,
+        Some((_, open @ ('{' | '['))) => {
+            // A flow collection on one line: underline it up to its closing bracket.
+            let close = if open == '{' { '}' } else { ']' };
+            let mut depth = 0usize;
+            for (i, c) in rest.char_indices() {
+                if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+            }
+            1
+        }
+        _ => {
+            let mut end = rest.len();
+            for (i, c) in rest.char_indices() {
+                if matches!(c, ',' | ']' | '}' | '#') || (c == ':' && rest[i + 1..].starts_with([' ', '\t'])) || rest[i..].ends_with(':') && c == ':' {
+                    end = i;
+                    break;
+                }
+            }
+            rest[..end].trim_end().len()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        assert_eq!(token_len("name: x"), 4);
+        assert_eq!(token_len("varchar(20), nullable: false}"), 11);
+        assert_eq!(token_len("\"decimal(18,2)\"}"), 15);
+        assert_eq!(token_len("customers  # comment"), 9);
+        assert_eq!(token_len("- {name: a}"), 1);
+        assert_eq!(token_len("{name: a, t: {x: 1}}, more"), 20);
+        assert_eq!(token_len("{unclosed"), 1);
+        assert_eq!(token_len("columns:"), 7);
+        assert_eq!(token_len("aws:us-east-1"), 13);
+    }
+
+    #[test]
+    fn snippets_handle_wide_characters() {
+        let (line, range) = snippet("a: 1\nnäme: wert\n", 2, 7).unwrap();
+        assert_eq!(&line[range], "wert");
+    }
+}

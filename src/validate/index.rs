@@ -1,0 +1,155 @@
+//! Name lookups over one model, built once per lint so that references resolve in O(1).
+
+use std::collections::HashMap;
+
+use crate::model::{
+    Container, CredentialStore, Dataset, Datastore, Declaration, GovernanceZone, LocationTree, Model, Placed, Platform,
+    Team, Vendor, Workspace,
+};
+
+pub struct Index<'m> {
+    pub vendors: HashMap<&'m str, &'m Vendor>,
+    pub platforms: HashMap<&'m str, &'m Platform>,
+    pub credential_stores: HashMap<&'m str, &'m CredentialStore>,
+    pub zone_declarations: HashMap<&'m str, &'m Declaration>,
+    /// Zone definitions by folder name.
+    pub zones: HashMap<&'m str, &'m Placed<GovernanceZone>>,
+    /// Team definitions by zone and team folder names.
+    pub teams: HashMap<(&'m str, &'m str), &'m Placed<Team>>,
+    /// The first datastore of each name.
+    pub datastores: HashMap<&'m str, &'m Placed<Datastore>>,
+    /// The first workspace of each name.
+    pub workspaces: HashMap<&'m str, &'m Placed<Workspace>>,
+    /// The first dataset of each name in each datastore.
+    pub datasets: HashMap<(&'m str, &'m str), &'m Dataset>,
+}
+
+impl<'m> Index<'m> {
+    pub fn new(model: &'m Model) -> Index<'m> {
+        let mut index = Index {
+            vendors: HashMap::new(),
+            platforms: HashMap::new(),
+            credential_stores: HashMap::new(),
+            zone_declarations: HashMap::new(),
+            zones: HashMap::new(),
+            teams: HashMap::new(),
+            datastores: HashMap::with_capacity(model.datastores.len()),
+            workspaces: HashMap::with_capacity(model.workspaces.len()),
+            datasets: HashMap::new(),
+        };
+        if let Some(eco) = model.ecosystem() {
+            for vendor in &eco.vendors {
+                index.vendors.entry(&vendor.name).or_insert(vendor);
+            }
+            for platform in &eco.platforms {
+                index.platforms.entry(&platform.name).or_insert(platform);
+            }
+            for store in &eco.credential_stores {
+                index.credential_stores.entry(&store.name).or_insert(store);
+            }
+            for zone in &eco.zones {
+                index.zone_declarations.entry(&zone.name).or_insert(zone);
+            }
+        }
+        for zone in &model.zones {
+            index.zones.entry(&zone.scope.zone).or_insert(zone);
+        }
+        for team in &model.teams {
+            if let Some(name) = &team.scope.team {
+                index.teams.entry((&team.scope.zone, name)).or_insert(team);
+            }
+        }
+        let n_datasets = model.datastores.iter().map(|s| s.datasets.len()).sum();
+        index.datasets.reserve(n_datasets);
+        for store in &model.datastores {
+            if index.datastores.contains_key(&*store.name.value) {
+                continue;
+            }
+            index.datastores.insert(&store.name, store);
+            for dataset in &store.datasets {
+                index.datasets.entry((&store.name, &dataset.name)).or_insert(dataset);
+            }
+        }
+        for workspace in &model.workspaces {
+            index.workspaces.entry(&workspace.name).or_insert(workspace);
+        }
+        index
+    }
+
+    /// The team declaration in the zone definition, if both exist.
+    pub fn team_declaration(&self, zone: &str, team: &str) -> Option<&'m Declaration> {
+        self.zones.get(zone)?.teams.iter().find(|d| &*d.name.value == team)
+    }
+
+    pub fn container(&self, zone: &str, team: &str, name: &str) -> Option<&'m Container> {
+        self.teams.get(&(zone, team))?.containers.iter().find(|c| &*c.name.value == name)
+    }
+
+    /// Checks a location key `vendor:a/b` against the vendors' location trees.
+    pub fn resolve_location<'k>(&self, key: &'k str) -> Result<LocationKey<'k>, String> {
+        let location = LocationKey::parse(key)?;
+        let Some(vendor) = self.vendors.get(location.vendor) else {
+            let suggestion = crate::suggest::did_you_mean(location.vendor, self.vendors.keys().copied());
+            return Err(format!("unknown vendor `{}` in location `{key}`{suggestion}", location.vendor));
+        };
+        let mut tree: &LocationTree = &vendor.locations;
+        for (depth, segment) in location.path.iter().enumerate() {
+            match tree.0.iter().find(|l| &*l.name.value == *segment) {
+                Some(node) => tree = &node.children,
+                None => {
+                    let parent = if depth == 0 {
+                        format!("vendor `{}`", location.vendor)
+                    } else {
+                        format!("`{}:{}`", location.vendor, location.path[..depth].join("/"))
+                    };
+                    let suggestion = crate::suggest::did_you_mean(segment, tree.0.iter().map(|l| &*l.name.value));
+                    return Err(format!("`{segment}` is not a location of {parent}{suggestion}"));
+                }
+            }
+        }
+        Ok(location)
+    }
+}
+
+/// A parsed location key: a vendor and a path into its location tree (empty for the vendor).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocationKey<'k> {
+    pub vendor: &'k str,
+    pub path: Vec<&'k str>,
+}
+
+impl<'k> LocationKey<'k> {
+    pub fn parse(key: &'k str) -> Result<LocationKey<'k>, String> {
+        let (vendor, path) = key.split_once(':').unwrap_or((key, ""));
+        if vendor.is_empty() {
+            return Err(format!("`{key}` is not a location key `vendor:path/sub`"));
+        }
+        let path: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('/').collect() };
+        if path.iter().any(|s| s.is_empty()) {
+            return Err(format!("`{key}` has an empty path segment; write `vendor:a/b`"));
+        }
+        Ok(LocationKey { vendor, path })
+    }
+
+    /// Whether `self` is `other` or one of its ancestors.
+    pub fn covers(&self, other: &LocationKey<'_>) -> bool {
+        self.vendor == other.vendor && other.path.starts_with(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_keys() {
+        let eu = LocationKey::parse("aws:eu-west-1").unwrap();
+        let dublin = LocationKey::parse("aws:eu-west-1/dublin").unwrap();
+        let aws = LocationKey::parse("aws").unwrap();
+        assert!(eu.covers(&dublin) && aws.covers(&dublin) && eu.covers(&eu));
+        assert!(!dublin.covers(&eu));
+        assert!(!LocationKey::parse("gcp:eu-west-1").unwrap().covers(&eu));
+        assert!(LocationKey::parse("aws:a//b").is_err());
+        assert!(LocationKey::parse(":a").is_err());
+    }
+}

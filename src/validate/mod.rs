@@ -1,0 +1,57 @@
+//! Lint: every rule that a single model implies, producing problems with spans.
+//!
+//! `lint` builds an `Index` of names once (hash maps, no scans), then runs each rule family
+//! over the model. Rules report facts; severities come from the policy pack.
+//! Architecture Invariant: validate reads one model and knows nothing of git, base revisions
+//! or change sources.
+
+mod index;
+mod paths;
+mod rules;
+
+pub use index::Index;
+pub use paths::Paths;
+
+use crate::model::{FileId, Model, Pos};
+use crate::problem::{Location, ObjectRef, Problem};
+use crate::rules::Rule;
+
+/// Lints a model: the problems found while reading its files, then every lint rule.
+pub fn lint(model: &Model) -> Vec<Problem> {
+    let index = Index::new(model);
+    let mut cx = Ctx { model, index: &index, paths: Paths::new(model), problems: Vec::new() };
+    rules::run(&mut cx);
+    let mut problems = cx.problems;
+    sort(&mut problems);
+    problems
+}
+
+/// Orders problems by file and position, then rule: the order every report uses.
+pub fn sort(problems: &mut [Problem]) {
+    problems.sort_by(|a, b| {
+        let key = |p: &Problem| p.location.as_ref().map(|l| (l.revision, l.file.clone(), l.pos));
+        // Problems without a location (about the change as a whole) come first.
+        key(a).cmp(&key(b)).then_with(|| a.rule.cmp(&b.rule)).then_with(|| a.message.cmp(&b.message))
+    });
+}
+
+/// What every lint rule works with.
+pub(crate) struct Ctx<'m> {
+    pub model: &'m Model,
+    pub index: &'m Index<'m>,
+    pub paths: Paths<'m>,
+    pub problems: Vec<Problem>,
+}
+
+impl Ctx<'_> {
+    pub fn at(&self, file: FileId, pos: Pos) -> Option<Location> {
+        Some(Location::head(self.model.path(file), pos))
+    }
+
+    pub fn report(&mut self, rule: Rule, file: FileId, pos: Pos, message: String, path: Vec<ObjectRef>) -> &mut Problem {
+        let location = self.at(file, pos);
+        self.problems.push(Problem::new(rule, message, location, path));
+        let last = self.problems.len() - 1;
+        &mut self.problems[last]
+    }
+}

@@ -1,0 +1,61 @@
+//! `owner.invalid`: every owner names at least one well-formed principal.
+
+use crate::model::{FileId, Owner};
+use crate::problem::ObjectRef;
+use crate::rules::Rule;
+use crate::validate::Ctx;
+
+pub(super) fn owners(cx: &mut Ctx<'_>) {
+    let model = cx.model;
+    if let Some((file, eco)) = &model.ecosystem {
+        let path = cx.paths.ecosystem();
+        check(cx, *file, &eco.owner, "the ecosystem", path);
+        for zone in &eco.zones {
+            let path = cx.paths.zone(&zone.name);
+            check(cx, *file, &zone.owner, &format!("zone `{}`", zone.name), path);
+        }
+    }
+    for zone in &model.zones {
+        for team in &zone.teams {
+            let path = cx.paths.team(&zone.scope.zone, &team.name);
+            check(cx, zone.file, &team.owner, &format!("team `{}`", team.name), path);
+        }
+    }
+}
+
+fn check(cx: &mut Ctx<'_>, file: FileId, owner: &Owner, whose: &str, path: Vec<ObjectRef>) {
+    let report = |cx: &mut Ctx<'_>, pos, message: String, help: &str| {
+        let problem = cx.report(Rule::OwnerInvalid, file, pos, message.clone(), path.clone());
+        problem.detail = message;
+        problem.help = Some(help.to_string());
+    };
+    if owner.repo.is_none() && owner.teams.is_empty() && owner.users.is_empty() {
+        let message = format!("the owner of {whose} names no principal, so nobody could ever change it");
+        report(cx, owner.span.key, message, "Add `repo`, `teams` or `users` to the owner.");
+        return;
+    }
+    if let Some(repo) = &owner.repo {
+        let segments: Vec<&str> = repo.value.split('/').collect();
+        if segments.len() < 2 || segments.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+            report(cx, repo.span.value, format!("`{repo}` is not a repository `owner/name`"), "Write the repository as `owner/name` (GitLab: `group/subgroup/name`).");
+        }
+    }
+    if let (Some(branch), None) = (&owner.branch, &owner.repo) {
+        report(cx, branch.span.key, "`branch` needs a `repo` beside it".into(), "Add the repository the branch belongs to, or remove `branch`.");
+    }
+    if let Some(branch) = &owner.branch {
+        if branch.value.is_empty() || branch.value.contains(char::is_whitespace) {
+            report(cx, branch.span.value, format!("`{branch}` is not a branch name"), "Write the head branch name, e.g. `main` or `release/2026`.");
+        }
+    }
+    for team in &owner.teams {
+        if team.value.is_empty() || team.value.contains(char::is_whitespace) || team.value.starts_with('/') || team.value.ends_with('/') {
+            report(cx, team.span.value, format!("`{team}` is not a team `org/team-slug` or group path"), "Write GitHub teams as `org/team-slug`, GitLab groups as their path.");
+        }
+    }
+    for user in &owner.users {
+        if user.value.is_empty() || user.value.contains(char::is_whitespace) || user.value.contains('/') {
+            report(cx, user.span.value, format!("`{user}` is not a forge login"), "Write the user's login, without `@`.");
+        }
+    }
+}

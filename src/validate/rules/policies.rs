@@ -1,0 +1,174 @@
+//! Zone policies (`policy.*`): what a zone allows for its containers, datasets and dataset
+//! groups, and where data may flow from a producer's zone.
+
+use crate::model::{Dataset, GovernanceZone, Name, Placed, Policy};
+use crate::rules::Rule;
+use crate::validate::Ctx;
+use crate::validate::index::LocationKey;
+
+/// Why a policy refuses a value.
+enum Refusal<'p> {
+    /// A `notAllowed` entry matches.
+    Denied(&'p Name),
+    /// There is an `allowed` list and no entry matches.
+    NotListed,
+}
+
+impl Refusal<'_> {
+    fn explain(&self, zone: &str, what: &str) -> String {
+        match self {
+            Refusal::Denied(entry) => format!("zone `{zone}` lists `{entry}` under {what}.notAllowed"),
+            Refusal::NotListed => format!("it is not in {what}.allowed of zone `{zone}`"),
+        }
+    }
+}
+
+fn check<'p>(policy: Option<&'p Policy>, matches: impl Fn(&str) -> bool) -> Option<Refusal<'p>> {
+    let policy = policy?;
+    if let Some(entry) = policy.not_allowed.iter().flat_map(|l| &l.value).find(|e| matches(&e.value)) {
+        return Some(Refusal::Denied(entry));
+    }
+    match &policy.allowed {
+        Some(allowed) if !allowed.value.iter().any(|e| matches(&e.value)) => Some(Refusal::NotListed),
+        _ => None,
+    }
+}
+
+fn location_refusal<'p>(zone: &'p GovernanceZone, location: &LocationKey<'_>) -> Option<(Rule, &'static str, Refusal<'p>)> {
+    let covers = |entry: &str| LocationKey::parse(entry).is_ok_and(|e| e.covers(location));
+    if let Some(refusal) = check(zone.policies.locations.as_ref(), covers) {
+        return Some((Rule::PolicyLocationNotAllowed, "locations", refusal));
+    }
+    check(zone.policies.vendors.as_ref(), |entry| entry == location.vendor).map(|r| (Rule::PolicyVendorNotAllowed, "vendors", r))
+}
+
+fn classification_refusal<'p>(zone: &'p GovernanceZone, classification: &str) -> Option<Refusal<'p>> {
+    check(zone.policies.classifications.as_ref(), |entry| entry.eq_ignore_ascii_case(classification))
+}
+
+/// Every distinct classification of a dataset: its own, or its columns', first use first.
+fn dataset_classifications(dataset: &Dataset) -> Vec<&Name> {
+    let columns = dataset.schema.iter().flat_map(|s| &s.columns.value);
+    let all = dataset
+        .classifications
+        .iter()
+        .flat_map(|l| &l.value)
+        .chain(columns.flat_map(|c| c.classifications.iter().flat_map(|l| &l.value)));
+    let mut distinct: Vec<&Name> = Vec::new();
+    for name in all {
+        if !distinct.iter().any(|d| d.value.eq_ignore_ascii_case(&name.value)) {
+            distinct.push(name);
+        }
+    }
+    distinct
+}
+
+pub(super) fn policies(cx: &mut Ctx<'_>) {
+    let model = cx.model;
+    let index = cx.index;
+    for team in &model.teams {
+        let Some(zone) = index.zones.get(&*team.scope.zone) else { continue };
+        let folder = team.scope.team.as_deref().unwrap_or_default();
+        for container in &team.containers {
+            for key in container.locations.iter().flat_map(|l| &l.value) {
+                let Ok(location) = index.resolve_location(&key.value) else { continue };
+                if let Some((rule, _, refusal)) = location_refusal(zone, &location) {
+                    let message = format!(
+                        "container `{}` runs in `{key}`, which zone `{}` does not allow: {}",
+                        container.name,
+                        zone.scope.zone,
+                        refusal.explain(&zone.scope.zone, if rule == Rule::PolicyLocationNotAllowed { "locations" } else { "vendors" })
+                    );
+                    let path = cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
+                    cx.report(rule, team.file, key.span.value, message, path).detail = key.to_string();
+                }
+            }
+        }
+    }
+    for store in &model.datastores {
+        let Some(zone) = index.zones.get(&*store.scope.zone) else { continue };
+        for dataset in &store.datasets {
+            for classification in dataset_classifications(dataset) {
+                if let Some(refusal) = classification_refusal(zone, &classification.value) {
+                    let message = format!(
+                        "dataset `{}/{}` holds `{classification}` data: {}",
+                        store.name,
+                        dataset.name,
+                        refusal.explain(&zone.scope.zone, "classifications")
+                    );
+                    let path = cx.paths.dataset(store, dataset);
+                    cx.report(Rule::PolicyClassificationNotAllowed, store.file, classification.span.value, message, path).detail =
+                        classification.to_string();
+                }
+            }
+        }
+    }
+    for workspace in &model.workspaces {
+        let Some(zone) = index.zones.get(&*workspace.scope.zone) else { continue };
+        for group in &workspace.dataset_groups {
+            let Some(platform) = &group.platform else { continue };
+            if let Some(refusal) = check(zone.policies.platforms.as_ref(), |entry| entry == &*platform.value) {
+                let message = format!(
+                    "dataset group `{}` runs on platform `{platform}`: {}",
+                    group.name,
+                    refusal.explain(&zone.scope.zone, "platforms")
+                );
+                let path = cx.paths.group(workspace, group);
+                cx.report(Rule::PolicyPlatformNotAllowed, workspace.file, platform.span.value, message, path).detail = platform.to_string();
+            }
+        }
+        data_flow(cx, workspace, zone);
+    }
+}
+
+/// Data may only flow where the producer's zone allows, and only into a zone that allows its
+/// classifications.
+fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, consumer_zone: &Placed<GovernanceZone>) {
+    let index = cx.index;
+    let team = workspace.scope.team.as_deref().unwrap_or_default();
+    let container = workspace.container.as_ref().and_then(|c| index.container(&workspace.scope.zone, team, c));
+    let locations: Vec<(&Name, LocationKey<'_>)> = container
+        .iter()
+        .flat_map(|c| c.locations.iter().flat_map(|l| &l.value))
+        .filter_map(|key| Some((key, index.resolve_location(&key.value).ok()?)))
+        .collect();
+    for group in &workspace.dataset_groups {
+        for sink in &group.sinks {
+            let Some(store) = index.datastores.get(&*sink.datastore.value) else { continue };
+            let Some(dataset) = index.datasets.get(&(&*sink.datastore.value, &*sink.dataset.value)) else { continue };
+            if let Some(producer_zone) = index.zones.get(&*store.scope.zone) {
+                for (key, location) in &locations {
+                    if let Some((_, what, refusal)) = location_refusal(producer_zone, location) {
+                        let message = format!(
+                            "workspace `{}` stores `{}/{}` in `{key}`, where its producer's zone `{}` does not let data go: {}",
+                            workspace.name,
+                            store.name,
+                            dataset.name,
+                            producer_zone.scope.zone,
+                            refusal.explain(&producer_zone.scope.zone, what)
+                        );
+                        let path = cx.paths.sink(workspace, group, sink);
+                        cx.report(Rule::PolicySinkLocationNotAllowed, workspace.file, sink.span.value, message, path).detail =
+                            key.to_string();
+                    }
+                }
+            }
+            if workspace.scope.zone != store.scope.zone {
+                for classification in dataset_classifications(dataset) {
+                    if let Some(refusal) = classification_refusal(consumer_zone, &classification.value) {
+                        let message = format!(
+                            "workspace `{}` sinks `{}/{}`, which holds `{classification}` data: {}",
+                            workspace.name,
+                            store.name,
+                            dataset.name,
+                            refusal.explain(&consumer_zone.scope.zone, "classifications")
+                        );
+                        let path = cx.paths.sink(workspace, group, sink);
+                        cx.report(Rule::PolicyClassificationNotAllowed, workspace.file, sink.span.value, message, path).detail =
+                            classification.to_string();
+                    }
+                }
+            }
+        }
+    }
+}

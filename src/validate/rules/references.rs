@@ -1,0 +1,145 @@
+//! `ref.unknown` and `location.unknown`: every reference names something that exists.
+
+use crate::model::{FileId, Name};
+use crate::problem::{ObjectKind, ObjectRef};
+use crate::rules::Rule;
+use crate::validate::Ctx;
+
+fn unknown<'c>(
+    cx: &mut Ctx<'_>,
+    file: FileId,
+    name: &Name,
+    what: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+    path: Vec<ObjectRef>,
+) {
+    let suggestion = crate::suggest::did_you_mean(&name.value, candidates);
+    let message = match what.split_once(" of ") {
+        Some((thing, owner)) => format!("unknown {thing} `{name}` in {owner}{suggestion}"),
+        None => format!("unknown {what} `{name}`{suggestion}"),
+    };
+    cx.report(Rule::RefUnknown, file, name.span.value, message, path).detail = format!("{what} {name}");
+}
+
+pub(super) fn references(cx: &mut Ctx<'_>) {
+    let model = cx.model;
+    let index = cx.index;
+    if let Some((file, eco)) = &model.ecosystem {
+        for platform in &eco.platforms {
+            if let Some(store) = &platform.credential_store {
+                if !index.credential_stores.contains_key(&*store.value) {
+                    let path = cx.paths.ecosystem_child(ObjectKind::Platform, &platform.name, platform.span.value);
+                    unknown(cx, *file, store, "credential store", index.credential_stores.keys().copied(), path);
+                }
+            }
+        }
+    }
+    for zone in &model.zones {
+        let policies = &zone.policies;
+        for (policy, what, known) in [
+            (&policies.vendors, "vendor", index.vendors.keys().copied().collect::<Vec<_>>()),
+            (&policies.platforms, "platform", index.platforms.keys().copied().collect()),
+        ] {
+            let Some(policy) = policy else { continue };
+            for item in policy.allowed.iter().chain(&policy.not_allowed).flat_map(|l| &l.value) {
+                if !known.contains(&&*item.value) {
+                    let path = cx.paths.zone(&zone.scope.zone);
+                    unknown(cx, zone.file, item, what, known.iter().copied(), path);
+                }
+            }
+        }
+    }
+    for store in &model.datastores {
+        if let Some(capture) = &store.capture {
+            let zone = &*store.scope.zone;
+            let team = store.scope.team.as_deref().unwrap_or_default();
+            if index.container(zone, team, &capture.container).is_none() {
+                container_unknown(cx, store.file, &capture.container, zone, team, cx.paths.datastore(store));
+            }
+            if let Some(topics) = &capture.topics {
+                for (dataset, _) in &topics.value.0 {
+                    if !index.datasets.contains_key(&(&*store.name.value, &*dataset.value)) {
+                        let path = cx.paths.datastore(store);
+                        unknown(cx, store.file, dataset, "dataset", store.datasets.iter().map(|d| &*d.name.value), path);
+                    }
+                }
+            }
+        }
+    }
+    for workspace in &model.workspaces {
+        let zone = &*workspace.scope.zone;
+        let team = workspace.scope.team.as_deref().unwrap_or_default();
+        if let Some(container) = &workspace.container {
+            if index.container(zone, team, container).is_none() {
+                container_unknown(cx, workspace.file, container, zone, team, cx.paths.workspace(workspace));
+            }
+        }
+        for group in &workspace.dataset_groups {
+            if let Some(platform) = &group.platform {
+                if !index.platforms.contains_key(&*platform.value) {
+                    let path = cx.paths.group(workspace, group);
+                    unknown(cx, workspace.file, platform, "platform", index.platforms.keys().copied(), path);
+                }
+            }
+            for sink in &group.sinks {
+                match index.datastores.get(&*sink.datastore.value) {
+                    None => {
+                        let path = cx.paths.sink(workspace, group, sink);
+                        unknown(cx, workspace.file, &sink.datastore, "datastore", index.datastores.keys().copied(), path);
+                    }
+                    Some(store) if !index.datasets.contains_key(&(&*sink.datastore.value, &*sink.dataset.value)) => {
+                        let path = cx.paths.sink(workspace, group, sink);
+                        let what = format!("dataset of datastore `{}`", store.name);
+                        unknown(cx, workspace.file, &sink.dataset, &what, store.datasets.iter().map(|d| &*d.name.value), path);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// A container that is not one of the team's: say where it is if another team has it.
+fn container_unknown(cx: &mut Ctx<'_>, file: FileId, name: &Name, zone: &str, team: &str, path: Vec<ObjectRef>) {
+    let elsewhere = cx
+        .model
+        .teams
+        .iter()
+        .find(|t| t.containers.iter().any(|c| c.name.value == name.value))
+        .map(|t| format!("{}/{}", t.scope.zone, t.scope.team.as_deref().unwrap_or_default()));
+    let candidates: Vec<&str> = cx.index.teams.get(&(zone, team)).map(|t| t.containers.iter().map(|c| &*c.name.value).collect()).unwrap_or_default();
+    let message = match elsewhere {
+        Some(owner) => format!("container `{name}` belongs to team {owner}, not to team {zone}/{team}"),
+        None => format!(
+            "unknown container `{name}`: team {zone}/{team} has no such container{}",
+            crate::suggest::did_you_mean(&name.value, candidates.iter().copied())
+        ),
+    };
+    let problem = cx.report(Rule::RefUnknown, file, name.span.value, message, path);
+    problem.detail = format!("container {name}");
+    problem.help = Some(format!("Use a container declared in zones/{zone}/teams/{team}/team.yaml."));
+}
+
+pub(super) fn locations(cx: &mut Ctx<'_>) {
+    let model = cx.model;
+    for team in &model.teams {
+        let folder = team.scope.team.as_deref().unwrap_or_default();
+        for container in &team.containers {
+            for key in container.locations.iter().flat_map(|l| &l.value) {
+                if let Err(message) = cx.index.resolve_location(&key.value) {
+                    let path = cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
+                    cx.report(Rule::LocationUnknown, team.file, key.span.value, message, path).detail = key.to_string();
+                }
+            }
+        }
+    }
+    for zone in &model.zones {
+        let Some(policy) = &zone.policies.locations else { continue };
+        for key in policy.allowed.iter().chain(&policy.not_allowed).flat_map(|l| &l.value) {
+            if let Err(message) = cx.index.resolve_location(&key.value) {
+                let path = cx.paths.zone(&zone.scope.zone);
+                cx.report(Rule::LocationUnknown, zone.file, key.span.value, message, path).detail = key.to_string();
+            }
+        }
+    }
+}
