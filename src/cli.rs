@@ -81,10 +81,11 @@ pub enum Color {
 
 fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let (digits, factor) = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]
-        .iter()
-        .find_map(|(suffix, factor)| text.strip_suffix(suffix).map(|d| (d.trim(), *factor)))
-        .unwrap_or((text, 1));
+    let (digits, factor) =
+        [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]
+            .iter()
+            .find_map(|(suffix, factor)| text.strip_suffix(suffix).map(|d| (d.trim(), *factor)))
+            .unwrap_or((text, 1));
     digits
         .parse::<u64>()
         .ok()
@@ -140,7 +141,8 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
         None => Snapshot::folder(&args.path)?,
     };
     let model = load::load(&snapshot, &load_options(&args.load))?;
-    let ecosystem_path = if model.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", model.root) };
+    let ecosystem_path =
+        if model.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", model.root) };
     if !model.files.iter().any(|f| *f.path == *ecosystem_path) {
         anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root", snapshot.describe());
     }

@@ -158,6 +158,22 @@ pub fn parse_pack(text: &str) -> Result<HashMap<Rule, RuleInfo>, String> {
     Ok(rules)
 }
 
+/// `docs/rules/index.md`: every rule with its default severity and summary, by family.
+pub fn docs_index() -> String {
+    let mut out = String::from(
+        "# Rules\n\nGenerated from `policies/default.yaml` by the test `registry::docs_index_is_current`; do not edit by hand.\n\n| Rule | Default severity | Summary |\n|---|---|---|\n",
+    );
+    for rule in Rule::ALL {
+        out.push_str(&format!(
+            "| [`{id}`]({id}.md) | {} | {} |\n",
+            rule.default_severity(),
+            rule.summary(),
+            id = rule.id()
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +195,11 @@ mod tests {
             let id = rule.id();
             assert!(seen.insert(id), "{id} twice");
             let (family, name) = id.split_once('.').expect("family.name");
-            let kebab = |s: &str| !s.is_empty() && s.split('-').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+            let kebab = |s: &str| {
+                !s.is_empty()
+                    && s.split('-')
+                        .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+            };
             assert!(kebab(family) && kebab(name), "{id} is not family.kebab-case");
             assert_eq!(Rule::from_id(id), Some(*rule));
         }

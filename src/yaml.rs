@@ -97,12 +97,13 @@ pub struct Parsed<'a> {
 
 pub fn parse(text: &str, limits: Limits) -> Parsed<'_> {
     let options = granit_parser::options! {
-        // Our own depth limit gives the message; the parser's is a backstop a little above it.
-        flow_nesting_limit: limits.max_depth + 2,
-        block_nesting_limit: limits.max_depth + 2,
+        // Our own depth limit gives the message; the parser's is a backstop above it.
+        flow_nesting_limit: limits.max_depth * 2 + 8,
+        block_nesting_limit: limits.max_depth * 2 + 8,
     };
     let mut parser = Parser::new_from_str_with_options(text, options);
-    let mut builder = Builder { limits, alias_nodes: 0, anchors: Vec::new(), stack: Vec::new(), out: Parsed::default() };
+    let mut builder =
+        Builder { limits, alias_nodes: 0, anchors: Vec::new(), stack: Vec::new(), out: Parsed::default() };
     loop {
         match parser.next_event() {
             None => break,
@@ -119,7 +120,15 @@ pub fn parse(text: &str, limits: Limits) -> Parsed<'_> {
             Some(Err(error)) => {
                 let mark = error.marker();
                 let pos = Pos::new(mark.line() as u32, mark.col() as u32 + 1);
-                builder.out.errors.push(Error { kind: ErrorKind::Syntax, pos, message: error.info() });
+                let error = match error.kind() {
+                    granit_parser::ErrorKind::RecursionLimitExceeded => Error {
+                        kind: ErrorKind::TooDeep,
+                        pos,
+                        message: format!("nesting is deeper than {} levels", limits.max_depth),
+                    },
+                    _ => Error { kind: ErrorKind::Syntax, pos, message: error.info() },
+                };
+                builder.out.errors.push(error);
                 builder.abandon_document();
                 if !matches!(parser.proceed_next_document(), Ok(true)) {
                     break;
@@ -131,8 +140,19 @@ pub fn parse(text: &str, limits: Limits) -> Parsed<'_> {
 }
 
 enum Frame<'a> {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node<'a>> },
-    Map { pos: Pos, anchor: usize, entries: Vec<Entry<'a>>, pending_key: Option<(Cow<'a, str>, Pos)>, seen: Option<HashSet<Cow<'a, str>>>, skip_value: bool },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node<'a>>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<Entry<'a>>,
+        pending_key: Option<(Cow<'a, str>, Pos)>,
+        seen: Option<HashSet<Cow<'a, str>>>,
+        skip_value: bool,
+    },
 }
 
 struct Builder<'a> {
@@ -167,9 +187,7 @@ impl<'a> Builder<'a> {
                 };
                 self.complete(Node { pos, value: Value::Scalar(text, style) }, anchor)
             }
-            Event::SequenceStart(_, anchor, _) => {
-                self.push(Frame::Seq { pos, anchor, items: Vec::new() }, pos)
-            }
+            Event::SequenceStart(_, anchor, _) => self.push(Frame::Seq { pos, anchor, items: Vec::new() }, pos),
             Event::MappingStart(_, anchor, _) => self.push(
                 Frame::Map { pos, anchor, entries: Vec::new(), pending_key: None, seen: None, skip_value: false },
                 pos,
@@ -253,7 +271,10 @@ impl<'a> Builder<'a> {
                         self.out.errors.push(Error {
                             kind: ErrorKind::DuplicateKey,
                             pos: node.pos,
-                            message: format!("duplicate key `{key}` (first at line {}); the first one is used", first.line),
+                            message: format!(
+                                "duplicate key `{key}` (first at line {}); the first one is used",
+                                first.line
+                            ),
                         });
                     }
                     *skip_value = duplicate;

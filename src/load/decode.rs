@@ -7,9 +7,9 @@
 use crate::model::{
     Capture, CaptureKind, Column, ColumnType, Container, ContainerKind, CredentialStore, CredentialStoreKind, Dataset,
     DatasetGroup, Datastore, Declaration, Deprecation, DeprecationsAllowed, Document, Ecosystem, FileProblem,
-    GovernanceZone, Latency, Location, LocationTree, Milestoning, Name, NameMap, Owner, Platform, Policies, Policy, Pos,
-    ProductionStatus, Requirements, Schema, Sink, Span, Spanned, SpannedList, Str, Team, TopicMapping, Trigger, Vendor,
-    Workspace,
+    GovernanceZone, Latency, Location, LocationTree, Milestoning, Name, NameMap, Owner, Platform, Policies, Policy,
+    Pos, ProductionStatus, Requirements, Schema, Sink, Span, Spanned, SpannedList, Str, Team, TopicMapping, Trigger,
+    Vendor, Workspace,
 };
 use crate::rules::Rule;
 use crate::yaml::{Entry, Node, Style, Value};
@@ -104,7 +104,12 @@ pub fn document(problems: &mut Vec<FileProblem>, node: &Node<'_>, place: Place) 
             kind.value,
             crate::suggest::did_you_mean(&kind.value, KINDS.iter().copied())
         );
-        d.report_help(Rule::LayoutUnknownKind, kind.span.value, message, format!("The kinds are {}.", KINDS.join(", ")));
+        d.report_help(
+            Rule::LayoutUnknownKind,
+            kind.span.value,
+            message,
+            format!("The kinds are {}.", KINDS.join(", ")),
+        );
         return None;
     }
     if !place.allows(&kind.value) {
@@ -161,7 +166,12 @@ impl Decoder<'_> {
     }
 
     /// Opens a mapping as object `what`, reporting fields it does not know.
-    fn fields<'n, 'a>(&mut self, node: &'n Node<'a>, what: &'static str, known: &[&'static str]) -> Option<Fields<'n, 'a>> {
+    fn fields<'n, 'a>(
+        &mut self,
+        node: &'n Node<'a>,
+        what: &'static str,
+        known: &[&'static str],
+    ) -> Option<Fields<'n, 'a>> {
         let Value::Map(entries) = &node.value else {
             self.wrong_type(node, &format!("a mapping for the {what}"));
             return None;
@@ -187,7 +197,11 @@ impl Decoder<'_> {
     fn required<'n, 'a>(&mut self, fields: &Fields<'n, 'a>, key: &str) -> Option<&'n Entry<'a>> {
         let entry = fields.get(key);
         if entry.is_none() {
-            self.report(Rule::FieldMissing, fields.pos, format!("the {} has no `{key}`, which is required", fields.what));
+            self.report(
+                Rule::FieldMissing,
+                fields.pos,
+                format!("the {} has no `{key}`, which is required", fields.what),
+            );
         }
         entry
     }
@@ -236,7 +250,11 @@ impl Decoder<'_> {
                 Value::Scalar(text, _) if !entry.value.is_null() => format!("`{text}`"),
                 _ => entry.value.describe().to_string(),
             };
-            self.report(Rule::FieldType, entry.value.pos, format!("`{}` must be true or false, found {found}", entry.key));
+            self.report(
+                Rule::FieldType,
+                entry.value.pos,
+                format!("`{}` must be true or false, found {found}", entry.key),
+            );
         }
         value.map(|v| Spanned::new(v, span_of(entry)))
     }
@@ -268,7 +286,12 @@ impl Decoder<'_> {
         None
     }
 
-    fn opt_choice<T: Copy>(&mut self, fields: &Fields<'_, '_>, key: &str, choices: &[(&'static str, T)]) -> Option<Spanned<T>> {
+    fn opt_choice<T: Copy>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        choices: &[(&'static str, T)],
+    ) -> Option<Spanned<T>> {
         fields.get(key).and_then(|e| self.choice(e, choices))
     }
 
@@ -298,7 +321,12 @@ impl Decoder<'_> {
         fields.get(key).map(|e| self.name_list(e).value).unwrap_or_default()
     }
 
-    fn objects<T>(&mut self, fields: &Fields<'_, '_>, key: &str, mut decode: impl FnMut(&mut Self, &Node<'_>, Span) -> Option<T>) -> Vec<T> {
+    fn objects<T>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        mut decode: impl FnMut(&mut Self, &Node<'_>, Span) -> Option<T>,
+    ) -> Vec<T> {
         let Some(entry) = fields.get(key) else {
             return Vec::new();
         };
@@ -306,7 +334,12 @@ impl Decoder<'_> {
         items.iter().filter_map(|item| decode(self, item, Span::at(item.pos))).collect()
     }
 
-    fn object<T>(&mut self, fields: &Fields<'_, '_>, key: &str, decode: impl FnOnce(&mut Self, &Node<'_>, Span) -> Option<T>) -> Option<T> {
+    fn object<T>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        decode: impl FnOnce(&mut Self, &Node<'_>, Span) -> Option<T>,
+    ) -> Option<T> {
         let entry = fields.get(key)?;
         decode(self, &entry.value, span_of(entry))
     }
@@ -318,7 +351,7 @@ impl Decoder<'_> {
         Some(Ecosystem {
             span,
             name: name?,
-            owner: owner.unwrap_or_default(),
+            owner,
             documentation: self.opt_text(&f, "documentation"),
             vendors: self.objects(&f, "vendors", Self::vendor),
             credential_stores: self.objects(&f, "credentialStores", Self::credential_store),
@@ -342,7 +375,7 @@ impl Decoder<'_> {
         let f = self.fields(node, what, DECLARATION_FIELDS)?;
         let name = self.required(&f, "name").and_then(|e| self.name(e));
         let owner = self.required(&f, "owner").and_then(|e| self.owner(&e.value, span_of(e)));
-        Some(Declaration { span, name: name?, owner: owner.unwrap_or_default() })
+        Some(Declaration { span, name: name?, owner })
     }
 
     fn vendor(&mut self, node: &Node<'_>, span: Span) -> Option<Vendor> {
@@ -382,7 +415,11 @@ impl Decoder<'_> {
         let kind = self.required(&f, "kind").and_then(|e| {
             self.choice(
                 e,
-                &[("files", CredentialStoreKind::Files), ("env", CredentialStoreKind::Env), ("vault", CredentialStoreKind::Vault)],
+                &[
+                    ("files", CredentialStoreKind::Files),
+                    ("env", CredentialStoreKind::Env),
+                    ("vault", CredentialStoreKind::Vault),
+                ],
             )
         });
         Some(CredentialStore {
@@ -435,7 +472,11 @@ impl Decoder<'_> {
 
     fn policy(&mut self, node: &Node<'_>, span: Span) -> Option<Policy> {
         let f = self.fields(node, "policy", POLICY_FIELDS)?;
-        Some(Policy { span, allowed: self.opt_name_list(&f, "allowed"), not_allowed: self.opt_name_list(&f, "notAllowed") })
+        Some(Policy {
+            span,
+            allowed: self.opt_name_list(&f, "allowed"),
+            not_allowed: self.opt_name_list(&f, "notAllowed"),
+        })
     }
 
     fn team(&mut self, node: &Node<'_>, span: Span) -> Option<Team> {
@@ -529,7 +570,11 @@ impl Decoder<'_> {
             container: container?,
             credential: self.opt_name(&f, "credential"),
             topics: f.get("topics").and_then(|e| self.name_map(e)),
-            mapping: self.opt_choice(&f, "mapping", &[("debezium", TopicMapping::Debezium), ("plain", TopicMapping::Plain)]),
+            mapping: self.opt_choice(
+                &f,
+                "mapping",
+                &[("debezium", TopicMapping::Debezium), ("plain", TopicMapping::Plain)],
+            ),
             trigger: self.object(&f, "trigger", Self::trigger),
         })
     }
@@ -552,11 +597,19 @@ impl Decoder<'_> {
             (Some(cron), None) => Some(Trigger::Cron { span, cron: self.name(cron)? }),
             (None, Some(external)) => Some(Trigger::External { span, external: self.bool(external)? }),
             (Some(_), Some(external)) => {
-                self.report(Rule::FieldInvalid, external.key_pos, "a trigger is either `cron` or `external`, not both".into());
+                self.report(
+                    Rule::FieldInvalid,
+                    external.key_pos,
+                    "a trigger is either `cron` or `external`, not both".into(),
+                );
                 None
             }
             (None, None) => {
-                self.report(Rule::FieldMissing, f.pos, "a trigger needs `cron: \"<5 fields>\"` or `external: true`".into());
+                self.report(
+                    Rule::FieldMissing,
+                    f.pos,
+                    "a trigger needs `cron: \"<5 fields>\"` or `external: true`".into(),
+                );
                 None
             }
         }
@@ -652,9 +705,18 @@ impl Decoder<'_> {
             latency: self.opt_choice(
                 &f,
                 "latency",
-                &[("seconds", Latency::Seconds), ("minutes", Latency::Minutes), ("hours", Latency::Hours), ("days", Latency::Days)],
+                &[
+                    ("seconds", Latency::Seconds),
+                    ("minutes", Latency::Minutes),
+                    ("hours", Latency::Hours),
+                    ("days", Latency::Days),
+                ],
             ),
-            milestoning: self.opt_choice(&f, "milestoning", &[("live-only", Milestoning::LiveOnly), ("forensic", Milestoning::Forensic)]),
+            milestoning: self.opt_choice(
+                &f,
+                "milestoning",
+                &[("live-only", Milestoning::LiveOnly), ("forensic", Milestoning::Forensic)],
+            ),
             retention,
         })
     }

@@ -32,7 +32,9 @@ pub fn classify(rel: &str) -> Classified {
         ["zones", zone, "teams", team, "team.yaml"] => {
             Classified::Model { place: Place::Team, zone: arc(zone), team: arc(team) }
         }
-        ["zones", zone, "teams", team, _, ..] => Classified::Model { place: Place::TeamContent, zone: arc(zone), team: arc(team) },
+        ["zones", zone, "teams", team, _, ..] => {
+            Classified::Model { place: Place::TeamContent, zone: arc(zone), team: arc(team) }
+        }
         _ => Classified::Unexpected { hint: hint(&parts) },
     }
 }
@@ -69,7 +71,9 @@ mod tests {
         assert_eq!(place("zones/usa/teams/nw/customers.yaml"), Some(Place::TeamContent));
         assert!(matches!(classify("zones/usa/other.yaml"), Classified::Unexpected { .. }));
         assert!(matches!(classify("zones/usa/teams/team.yaml"), Classified::Unexpected { .. }));
-        assert!(matches!(classify("ecosystem.yml"), Classified::Unexpected { hint } if hint.contains("ecosystem.yaml")));
+        assert!(
+            matches!(classify("ecosystem.yml"), Classified::Unexpected { hint } if hint.contains("ecosystem.yaml"))
+        );
         assert_eq!(classify("README.md"), Classified::Ignored);
         assert_eq!(classify(".github/workflows/ci.yaml"), Classified::Ignored);
     }

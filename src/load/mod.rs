@@ -89,12 +89,17 @@ pub fn load(snapshot: &Snapshot, options: &Options) -> Result<Model, Error> {
 }
 
 /// Reads and parses every job, in parallel, keeping the order of `jobs`.
-fn parse_all(snapshot: &Snapshot, jobs: &[(String, Classified, SourceEntry)], options: &Options) -> Result<Vec<ParsedFile>, Error> {
+fn parse_all(
+    snapshot: &Snapshot,
+    jobs: &[(String, Classified, SourceEntry)],
+    options: &Options,
+) -> Result<Vec<ParsedFile>, Error> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     }
-    .min(jobs.len().div_ceil(32)).max(1);
+    .min(jobs.len().div_ceil(32))
+    .max(1);
     let next = AtomicUsize::new(0);
     let results: Vec<Result<Vec<(usize, ParsedFile)>, Error>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -132,7 +137,12 @@ fn file_problem(rule: Rule, message: String, help: Option<String>) -> ParsedFile
 }
 
 /// Reads and parses one file. Only repository failures are errors; bad content is a problem.
-pub fn parse_file(reader: &source::Reader<'_>, classified: &Classified, entry: &SourceEntry, options: &Options) -> Result<ParsedFile, Error> {
+pub fn parse_file(
+    reader: &source::Reader<'_>,
+    classified: &Classified,
+    entry: &SourceEntry,
+    options: &Options,
+) -> Result<ParsedFile, Error> {
     if entry.kind == EntryKind::Symlink {
         return Ok(file_problem(
             Rule::FileSymlink,
@@ -143,14 +153,21 @@ pub fn parse_file(reader: &source::Reader<'_>, classified: &Classified, entry: &
     let place = match classified {
         Classified::Model { place, .. } => *place,
         Classified::Unexpected { hint } => {
-            return Ok(file_problem(Rule::LayoutUnexpectedFile, "this YAML file has no place in the model layout".into(), Some(hint.clone())));
+            return Ok(file_problem(
+                Rule::LayoutUnexpectedFile,
+                "this YAML file has no place in the model layout".into(),
+                Some(hint.clone()),
+            ));
         }
         Classified::Ignored => return Ok(ParsedFile::default()),
     };
     if entry.size > options.max_file_size {
         return Ok(file_problem(
             Rule::FileTooLarge,
-            format!("the file is {} bytes, over the limit of {} bytes; it was not read", entry.size, options.max_file_size),
+            format!(
+                "the file is {} bytes, over the limit of {} bytes; it was not read",
+                entry.size, options.max_file_size
+            ),
             Some("Split the file, or raise the limit with --max-file-size.".into()),
         ));
     }
@@ -166,7 +183,8 @@ pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> Par
         Err(error) => {
             let valid = &bytes[..error.valid_up_to()];
             let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-            let col = valid.rsplit(|b| *b == b'\n').next().map_or(0, |l| String::from_utf8_lossy(l).chars().count()) + 1;
+            let col =
+                valid.rsplit(|b| *b == b'\n').next().map_or(0, |l| String::from_utf8_lossy(l).chars().count()) + 1;
             let mut file = file_problem(
                 Rule::FileNotUtf8,
                 format!("the file is not UTF-8 text (invalid byte at offset {})", error.valid_up_to()),
@@ -209,12 +227,8 @@ pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> Par
         });
     }
     let take = if place == decode::Place::TeamContent { usize::MAX } else { 1 };
-    let documents = parsed
-        .documents
-        .iter()
-        .take(take)
-        .filter_map(|node| decode::document(&mut problems, node, place))
-        .collect();
+    let documents =
+        parsed.documents.iter().take(take).filter_map(|node| decode::document(&mut problems, node, place)).collect();
     problems.sort_by_key(|p| p.pos);
     ParsedFile { documents, problems }
 }
@@ -226,7 +240,10 @@ fn assemble(prefix: &str, jobs: Vec<(String, Classified, SourceEntry)>, parsed: 
         let file = FileId(model.files.len() as u32);
         let parsed = Arc::new(parsed);
         if let Classified::Model { zone, team, .. } = &classified {
-            let scope = |zone: &Option<Arc<str>>| Scope { zone: zone.clone().unwrap_or_else(|| Arc::from("")), team: team.clone() };
+            let scope = |zone: &Option<Arc<str>>| Scope {
+                zone: zone.clone().unwrap_or_else(|| Arc::from("")),
+                team: team.clone(),
+            };
             for document in &parsed.documents {
                 match document {
                     Document::Ecosystem(e) => {
@@ -236,8 +253,12 @@ fn assemble(prefix: &str, jobs: Vec<(String, Classified, SourceEntry)>, parsed: 
                     }
                     Document::Zone(z) => model.zones.push(Placed { file, scope: scope(zone), value: z.clone() }),
                     Document::Team(t) => model.teams.push(Placed { file, scope: scope(zone), value: t.clone() }),
-                    Document::Datastore(d) => model.datastores.push(Placed { file, scope: scope(zone), value: d.clone() }),
-                    Document::Workspace(w) => model.workspaces.push(Placed { file, scope: scope(zone), value: w.clone() }),
+                    Document::Datastore(d) => {
+                        model.datastores.push(Placed { file, scope: scope(zone), value: d.clone() })
+                    }
+                    Document::Workspace(w) => {
+                        model.workspaces.push(Placed { file, scope: scope(zone), value: w.clone() })
+                    }
                 }
             }
         }

@@ -12,18 +12,21 @@ pub enum Snapshot {
         prefix: String,
     },
     Git {
-        repo: gix::ThreadSafeRepository,
+        repo: Box<gix::ThreadSafeRepository>,
         /// The tree of the model root; `None` when the revision has no such folder.
         tree: Option<gix::ObjectId>,
         prefix: String,
         rev: String,
     },
+    /// Files held in memory, by path relative to the model root (tests, fuzzing, tools).
+    Memory { files: Vec<(String, Vec<u8>)> },
 }
 
 /// Reads file contents; one per worker thread.
 pub enum Reader<'s> {
     Folder(&'s Path),
-    Git(gix::Repository),
+    Git(Box<gix::Repository>),
+    Memory(&'s [(String, Vec<u8>)]),
 }
 
 impl Reader<'_> {
@@ -40,6 +43,9 @@ impl Reader<'_> {
                 let id = gix::ObjectId::from_bytes_or_panic(&blob);
                 let object = repo.find_object(id).map_err(|e| Error::Git { message: format!("{}: {e}", entry.rel) })?;
                 Ok(object.detach().data)
+            }
+            Reader::Memory(files) => {
+                Ok(files.iter().find(|(p, _)| *p == entry.rel).map(|(_, b)| b.clone()).unwrap_or_default())
             }
         }
     }
@@ -62,6 +68,7 @@ impl Snapshot {
     pub fn prefix(&self) -> &str {
         match self {
             Snapshot::Folder { prefix, .. } | Snapshot::Git { prefix, .. } => prefix,
+            Snapshot::Memory { .. } => "",
         }
     }
 
@@ -71,13 +78,15 @@ impl Snapshot {
             Snapshot::Folder { root, .. } => root.display().to_string(),
             Snapshot::Git { rev, prefix, .. } if prefix.is_empty() => format!("revision {rev}"),
             Snapshot::Git { rev, prefix, .. } => format!("{prefix}/ at revision {rev}"),
+            Snapshot::Memory { .. } => "(in memory)".into(),
         }
     }
 
     pub fn reader(&self) -> Reader<'_> {
         match self {
             Snapshot::Folder { root, .. } => Reader::Folder(root),
-            Snapshot::Git { repo, .. } => Reader::Git(repo.to_thread_local()),
+            Snapshot::Git { repo, .. } => Reader::Git(Box::new(repo.to_thread_local())),
+            Snapshot::Memory { files } => Reader::Memory(files),
         }
     }
 
@@ -110,6 +119,16 @@ impl Snapshot {
                 }
             }
             Snapshot::Git { tree: None, .. } => {}
+            Snapshot::Memory { files } => {
+                for (rel, bytes) in files {
+                    entries.push(SourceEntry {
+                        rel: rel.clone(),
+                        kind: EntryKind::File,
+                        size: bytes.len() as u64,
+                        blob: None,
+                    });
+                }
+            }
         }
         entries.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(entries)
@@ -128,6 +147,7 @@ impl Snapshot {
                 entry.object().ok()?.detach().data
             }
             Snapshot::Git { tree: None, .. } => return None,
+            Snapshot::Memory { files } => files.iter().find(|(p, _)| p == rel)?.1.clone(),
         };
         String::from_utf8(bytes).ok()
     }
@@ -204,7 +224,12 @@ impl GitRepo {
                 _ => None,
             }
         };
-        Ok(Snapshot::Git { repo: self.repo.clone(), tree: tree_id, prefix: root.to_string(), rev: rev.to_string() })
+        Ok(Snapshot::Git {
+            repo: Box::new(self.repo.clone()),
+            tree: tree_id,
+            prefix: root.to_string(),
+            rev: rev.to_string(),
+        })
     }
 
     /// The full commit id `rev` names, for reports.

@@ -17,7 +17,10 @@ pub enum ColumnType {
     Float16,
     Float32,
     Float64,
-    Decimal { precision: u32, scale: u32 },
+    Decimal {
+        precision: u32,
+        scale: u32,
+    },
     Char(u32),
     Varchar(u32),
     NChar(u32),
@@ -99,9 +102,7 @@ impl ColumnType {
                 if !(1..=38).contains(precision) {
                     Some(format!("decimal precision must be between 1 and 38, found {precision}"))
                 } else if scale > precision {
-                    Some(format!(
-                        "decimal scale must be between 0 and the precision {precision}, found {scale}"
-                    ))
+                    Some(format!("decimal scale must be between 0 and the precision {precision}, found {scale}"))
                 } else {
                     None
                 }
@@ -175,10 +176,7 @@ impl<'a> Parser<'a> {
 
     fn word(&mut self) -> &'a str {
         self.skip_blanks();
-        let end = self
-            .rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(self.rest.len());
+        let end = self.rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(self.rest.len());
         let (word, rest) = self.rest.split_at(end);
         self.rest = rest;
         word
@@ -202,9 +200,7 @@ impl<'a> Parser<'a> {
             return Err((format!("expected a number for the {what}"), None));
         }
         self.rest = rest;
-        digits
-            .parse::<u32>()
-            .map_err(|_| (format!("the {what} {digits} is too large"), None))
+        digits.parse::<u32>().map_err(|_| (format!("the {what} {digits} is too large"), None))
     }
 
     fn sized(&mut self, name: &str) -> ParseResult<u32> {
@@ -250,7 +246,15 @@ impl<'a> Parser<'a> {
                 }
                 let precision = self.number("precision")?;
                 if !self.eat(',') {
-                    return Err(("`decimal` needs a scale after the precision, as in `decimal(18,2)`".into(), None));
+                    let hint = if self.rest.trim().is_empty() {
+                        " (inside `{...}`, quote the type: `type: \"decimal(18,2)\"`, or the comma ends it)"
+                    } else {
+                        ""
+                    };
+                    return Err((
+                        format!("`decimal` needs a scale after the precision, as in `decimal(18,2)`{hint}"),
+                        None,
+                    ));
                 }
                 let scale = self.number("scale")?;
                 if !self.eat(')') {
@@ -281,8 +285,8 @@ impl<'a> Parser<'a> {
             _ => {
                 let names: Vec<&'static str> =
                     TYPE_NAMES.iter().map(|n| n.split(['(', '<']).next().unwrap_or(n)).collect();
-                let suggestion = crate::suggest::closest(&lower, names.iter().copied())
-                    .or_else(|| alias_suggestion(&lower));
+                let suggestion =
+                    crate::suggest::closest(&lower, names.iter().copied()).or_else(|| alias_suggestion(&lower));
                 return Err((format!("unknown type `{word}`"), suggestion));
             }
         };
@@ -329,7 +333,8 @@ mod tests {
 
     #[test]
     fn errors_explain() {
-        assert_eq!(parse("decimal(18)"), "error: `decimal` needs a scale after the precision, as in `decimal(18,2)`");
+        assert_eq!(parse("decimal(18,)"), "error: expected a number for the scale");
+        assert!(parse("decimal(18").contains("quote the type"));
         assert_eq!(parse("varchar"), "error: `varchar` needs a size, as in `varchar(n)`");
         assert_eq!(parse("bigintt"), "error: unknown type `bigintt` (bigint?)");
         assert_eq!(parse("int"), "error: unknown type `int` (integer?)");

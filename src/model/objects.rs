@@ -25,7 +25,8 @@ pub struct Ecosystem {
     /// The name of the ecosystem.
     pub name: Name,
     /// Who may change `ecosystem.yaml`, and so who declares zones.
-    pub owner: Owner,
+    #[schemars(required)]
+    pub owner: Option<Owner>,
     pub documentation: Option<Spanned<String>>,
     /// Infrastructure vendors and their location trees.
     #[schemars(default)]
@@ -43,7 +44,7 @@ pub struct Ecosystem {
 
 /// An owner: at least one principal. A change source satisfies it when any principal matches.
 #[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Owner")]
 pub struct Owner {
     #[schemars(skip)]
     pub span: Span,
@@ -61,17 +62,18 @@ pub struct Owner {
 
 /// A zone declared by the ecosystem, or a team declared by a zone: a name and its owner.
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Declaration")]
 pub struct Declaration {
     #[schemars(skip)]
     pub span: Span,
     pub name: Name,
-    pub owner: Owner,
+    #[schemars(required)]
+    pub owner: Option<Owner>,
 }
 
 /// An infrastructure vendor with its tree of locations.
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Vendor")]
 pub struct Vendor {
     #[schemars(skip)]
     pub span: Span,
@@ -102,13 +104,13 @@ impl JsonSchema for LocationTree {
         schemars::json_schema!({
             "description": "Locations by name; each holds its own sub-locations (`{}` or nothing for a leaf).",
             "type": ["object", "null"],
-            "additionalProperties": {"$ref": "#/$defs/LocationTree"}
+            "additionalProperties": {"$ref": "#/definitions/LocationTree"}
         })
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[schemars(rename_all = "kebab-case")]
+#[schemars(rename_all = "kebab-case", title = "CredentialStoreKind")]
 pub enum CredentialStoreKind {
     /// Secrets mounted as files (Docker or Kubernetes secrets).
     Files,
@@ -119,7 +121,7 @@ pub enum CredentialStoreKind {
 }
 
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "CredentialStore")]
 pub struct CredentialStore {
     #[schemars(skip)]
     pub span: Span,
@@ -133,7 +135,7 @@ pub struct CredentialStore {
 }
 
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Platform")]
 pub struct Platform {
     #[schemars(skip)]
     pub span: Span,
@@ -162,7 +164,7 @@ pub struct GovernanceZone {
 
 /// What a zone allows for its containers, datasets and dataset groups.
 #[derive(Clone, Debug, Default, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Policies")]
 pub struct Policies {
     /// Location keys `vendor:path/sub`; a key covers everything beneath it.
     pub locations: Option<Policy>,
@@ -173,7 +175,7 @@ pub struct Policies {
 
 /// An allow list and a deny list. Without `allowed` everything not denied is allowed.
 #[derive(Clone, Debug, Default, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Policy")]
 pub struct Policy {
     #[schemars(skip)]
     pub span: Span,
@@ -195,7 +197,7 @@ pub struct Team {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-#[schemars(rename_all = "kebab-case")]
+#[schemars(rename_all = "kebab-case", title = "ContainerKind")]
 pub enum ContainerKind {
     Kafka,
     Postgres,
@@ -213,7 +215,7 @@ impl ContainerKind {
 
 /// A data container: a service that holds data (`kafka` with `bootstrap`, databases with `host`).
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Container")]
 pub struct Container {
     #[schemars(skip)]
     pub span: Span,
@@ -233,7 +235,7 @@ pub struct Container {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
-#[schemars(rename_all = "kebab-case")]
+#[schemars(rename_all = "kebab-case", title = "ProductionStatus")]
 pub enum ProductionStatus {
     Production,
     #[default]
@@ -241,7 +243,7 @@ pub enum ProductionStatus {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Deprecation")]
 pub struct Deprecation {
     #[schemars(skip)]
     pub span: Span,
@@ -274,7 +276,7 @@ impl Datastore {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-#[schemars(rename_all = "kebab-case")]
+#[schemars(rename_all = "kebab-case", title = "CaptureKind")]
 pub enum CaptureKind {
     Kafka,
     SqlSnapshot,
@@ -283,7 +285,7 @@ pub enum CaptureKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[schemars(rename_all = "kebab-case")]
+#[schemars(rename_all = "kebab-case", title = "TopicMapping")]
 pub enum TopicMapping {
     Debezium,
     Plain,
@@ -291,7 +293,7 @@ pub enum TopicMapping {
 
 /// How a datastore's data arrives (ingestion metadata).
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Capture")]
 pub struct Capture {
     #[schemars(skip)]
     pub span: Span,
@@ -321,7 +323,7 @@ impl JsonSchema for NameMap {
 
 /// When a capture runs: on a schedule or when told to.
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(untagged)]
+#[schemars(untagged, title = "Trigger")]
 pub enum Trigger {
     Cron {
         #[schemars(skip)]
@@ -337,7 +339,7 @@ pub enum Trigger {
 }
 
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Dataset")]
 pub struct Dataset {
     #[schemars(skip)]
     pub span: Span,
@@ -352,7 +354,7 @@ pub struct Dataset {
 }
 
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Schema")]
 pub struct Schema {
     #[schemars(skip)]
     pub span: Span,
@@ -362,7 +364,7 @@ pub struct Schema {
 }
 
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Column")]
 pub struct Column {
     #[schemars(skip)]
     pub span: Span,
@@ -407,7 +409,7 @@ impl Workspace {
 }
 
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "DatasetGroup")]
 pub struct DatasetGroup {
     #[schemars(skip)]
     pub span: Span,
@@ -420,7 +422,7 @@ pub struct DatasetGroup {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[schemars(rename_all = "kebab-case")]
+#[schemars(rename_all = "kebab-case", title = "Latency")]
 pub enum Latency {
     Seconds,
     Minutes,
@@ -429,14 +431,14 @@ pub enum Latency {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[schemars(rename_all = "kebab-case")]
+#[schemars(rename_all = "kebab-case", title = "Milestoning")]
 pub enum Milestoning {
     LiveOnly,
     Forensic,
 }
 
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Requirements")]
 pub struct Requirements {
     #[schemars(skip)]
     pub span: Span,
@@ -448,7 +450,7 @@ pub struct Requirements {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
-#[schemars(rename_all = "kebab-case")]
+#[schemars(rename_all = "kebab-case", title = "DeprecationsAllowed")]
 pub enum DeprecationsAllowed {
     #[default]
     Never,
@@ -456,7 +458,7 @@ pub enum DeprecationsAllowed {
 }
 
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Sink")]
 pub struct Sink {
     #[schemars(skip)]
     pub span: Span,
@@ -512,10 +514,6 @@ impl std::fmt::Display for Owner {
         }
         parts.extend(self.teams.iter().map(|t| format!("team {t}")));
         parts.extend(self.users.iter().map(|u| format!("user {u}")));
-        if parts.is_empty() {
-            f.write_str("(nobody)")
-        } else {
-            f.write_str(&parts.join(", "))
-        }
+        if parts.is_empty() { f.write_str("(nobody)") } else { f.write_str(&parts.join(", ")) }
     }
 }

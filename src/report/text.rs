@@ -146,7 +146,10 @@ fn token_len(rest: &str) -> usize {
         _ => {
             let mut end = rest.len();
             for (i, c) in rest.char_indices() {
-                if matches!(c, ',' | ']' | '}' | '#') || (c == ':' && rest[i + 1..].starts_with([' ', '\t'])) || rest[i..].ends_with(':') && c == ':' {
+                if matches!(c, ',' | ']' | '}' | '#')
+                    || (c == ':' && rest[i + 1..].starts_with([' ', '\t']))
+                    || rest[i..].ends_with(':') && c == ':'
+                {
                     end = i;
                     break;
                 }

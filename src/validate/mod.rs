@@ -22,8 +22,27 @@ pub fn lint(model: &Model) -> Vec<Problem> {
     let mut cx = Ctx { model, index: &index, paths: Paths::new(model), problems: Vec::new() };
     rules::run(&mut cx);
     let mut problems = cx.problems;
+    assign_owners(&index, model, &mut problems);
     sort(&mut problems);
     problems
+}
+
+/// Names, on each problem, the owner of its object as the model declares it: the team's
+/// owner for anything in a team folder, the zone's for a zone, else the ecosystem's.
+fn assign_owners(index: &Index<'_>, model: &Model, problems: &mut [Problem]) {
+    use crate::problem::ObjectKind;
+    for problem in problems.iter_mut().filter(|p| p.owner.is_none()) {
+        let team = problem.path.iter().find(|o| o.kind == ObjectKind::Team);
+        let zone = problem.path.iter().find(|o| o.kind == ObjectKind::Zone);
+        let owner = match (team, zone) {
+            (Some(team), _) => {
+                team.name.split_once('/').and_then(|(z, t)| index.team_declaration(z, t)).and_then(|d| d.owner.as_ref())
+            }
+            (None, Some(zone)) => index.zone_declarations.get(zone.name.as_str()).and_then(|d| d.owner.as_ref()),
+            (None, None) => model.ecosystem().and_then(|e| e.owner.as_ref()),
+        };
+        problem.owner = owner.map(ToString::to_string);
+    }
 }
 
 /// Orders problems by file and position, then rule: the order every report uses.
@@ -48,7 +67,14 @@ impl Ctx<'_> {
         Some(Location::head(self.model.path(file), pos))
     }
 
-    pub fn report(&mut self, rule: Rule, file: FileId, pos: Pos, message: String, path: Vec<ObjectRef>) -> &mut Problem {
+    pub fn report(
+        &mut self,
+        rule: Rule,
+        file: FileId,
+        pos: Pos,
+        message: String,
+        path: Vec<ObjectRef>,
+    ) -> &mut Problem {
         let location = self.at(file, pos);
         self.problems.push(Problem::new(rule, message, location, path));
         let last = self.problems.len() - 1;

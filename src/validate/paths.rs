@@ -70,7 +70,12 @@ impl<'m> Paths<'m> {
 
     pub fn dataset(&self, store: &Placed<Datastore>, dataset: &Dataset) -> Vec<ObjectRef> {
         let mut path = self.datastore(store);
-        path.push(self.object(ObjectKind::Dataset, format!("{}/{}", store.name, dataset.name), store.file, dataset.span.value));
+        path.push(self.object(
+            ObjectKind::Dataset,
+            format!("{}/{}", store.name, dataset.name),
+            store.file,
+            dataset.span.value,
+        ));
         path
     }
 

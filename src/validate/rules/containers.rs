@@ -19,7 +19,8 @@ pub(super) fn containers(cx: &mut Ctx<'_>) {
                 let path = cx.paths.ecosystem_child(ObjectKind::CredentialStore, &store.name, store.span.value);
                 let kind = format!("{:?}", store.kind.value).to_lowercase();
                 let message = format!("a `{kind}` credential store needs `{field}`");
-                cx.report(Rule::FieldMissing, *file, store.span.value, message, path).detail = format!("{} {field}", store.name);
+                cx.report(Rule::FieldMissing, *file, store.span.value, message, path).detail =
+                    format!("{} {field}", store.name);
             }
         }
     }
@@ -30,7 +31,11 @@ pub(super) fn containers(cx: &mut Ctx<'_>) {
             let kind = container.kind.value;
             if kind == ContainerKind::Kafka {
                 match &container.bootstrap {
-                    None => problems.push((Rule::FieldMissing, container.span.value, "a kafka container needs `bootstrap: [\"host:port\"]`".into())),
+                    None => problems.push((
+                        Rule::FieldMissing,
+                        container.span.value,
+                        "a kafka container needs `bootstrap: [\"host:port\"]`".into(),
+                    )),
                     Some(list) if list.value.is_empty() => {
                         problems.push((Rule::FieldMissing, list.span.value, "`bootstrap` lists no broker".into()))
                     }
@@ -45,7 +50,11 @@ pub(super) fn containers(cx: &mut Ctx<'_>) {
             } else {
                 let kind_name = format!("{kind:?}").to_lowercase();
                 match &container.host {
-                    None => problems.push((Rule::FieldMissing, container.span.value, format!("a {kind_name} container needs `host`"))),
+                    None => problems.push((
+                        Rule::FieldMissing,
+                        container.span.value,
+                        format!("a {kind_name} container needs `host`"),
+                    )),
                     Some(host) => {
                         if let Some(problem) = host_problem(&host.value) {
                             problems.push((Rule::ContainerAddressInvalid, host.span.value, problem));
@@ -53,16 +62,25 @@ pub(super) fn containers(cx: &mut Ctx<'_>) {
                     }
                 }
                 if container.database.is_none() {
-                    problems.push((Rule::FieldMissing, container.span.value, format!("a {kind_name} container needs `database`")));
+                    problems.push((
+                        Rule::FieldMissing,
+                        container.span.value,
+                        format!("a {kind_name} container needs `database`"),
+                    ));
                 }
             }
             if let Some(port) = &container.port {
                 if !(1..=65535).contains(&port.value) {
-                    problems.push((Rule::ContainerAddressInvalid, port.span.value, format!("port {} is not between 1 and 65535", port.value)));
+                    problems.push((
+                        Rule::ContainerAddressInvalid,
+                        port.span.value,
+                        format!("port {} is not between 1 and 65535", port.value),
+                    ));
                 }
             }
             for (rule, pos, message) in problems {
-                let path = cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
+                let path =
+                    cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
                 let detail = message.clone();
                 cx.report(rule, team.file, pos, message, path).detail = detail;
             }

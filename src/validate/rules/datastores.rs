@@ -55,7 +55,8 @@ fn capture(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
             let path = cx.paths.datastore(store);
             let problem = cx.report(Rule::CronInvalid, store.file, cron.span.value, message, path);
             problem.detail = cron.to_string();
-            problem.help = Some("Write five fields: minute hour day-of-month month day-of-week, e.g. `*/5 * * * *`.".into());
+            problem.help =
+                Some("Write five fields: minute hour day-of-month month day-of-week, e.g. `*/5 * * * *`.".into());
         }
     }
 }
@@ -69,16 +70,19 @@ fn schema(cx: &mut Ctx<'_>, store: &Placed<Datastore>, dataset: &Dataset) {
             match find(&key.value) {
                 None => {
                     let suggestion = crate::suggest::did_you_mean(&key.value, columns.iter().map(|c| &*c.name.value));
-                    let message = format!("{what} column `{key}` is not a column of dataset `{}`{suggestion}", dataset.name);
+                    let message =
+                        format!("{what} column `{key}` is not a column of dataset `{}`{suggestion}", dataset.name);
                     let path = cx.paths.dataset(store, dataset);
-                    cx.report(Rule::SchemaUnknownColumn, store.file, key.span.value, message, path).detail = format!("{what} {key}");
+                    cx.report(Rule::SchemaUnknownColumn, store.file, key.span.value, message, path).detail =
+                        format!("{what} {key}");
                 }
                 Some(column) if what == "primary-key" && column.is_nullable() => {
                     let message = format!("primary-key column `{}` is nullable", column.name);
                     let pos = column.nullable.as_ref().map_or(column.name.span.value, |n| n.span.value);
                     let path = cx.paths.column(store, dataset, column);
                     let problem = cx.report(Rule::SchemaNullableKey, store.file, pos, message, path);
-                    problem.help = Some("Add `nullable: false` to the column (columns are nullable by default).".into());
+                    problem.help =
+                        Some("Add `nullable: false` to the column (columns are nullable by default).".into());
                 }
                 Some(_) => {}
             }
@@ -87,7 +91,9 @@ fn schema(cx: &mut Ctx<'_>, store: &Placed<Datastore>, dataset: &Dataset) {
     for column in columns {
         let problem = match &column.ty.value {
             Err(error) => Some(match error.suggestion {
-                Some(suggestion) => format!("`{}` is not a column type: {}; did you mean `{suggestion}`?", error.text, error.reason),
+                Some(suggestion) => {
+                    format!("`{}` is not a column type: {}; did you mean `{suggestion}`?", error.text, error.reason)
+                }
                 None => format!("`{}` is not a column type: {}", error.text, error.reason),
             }),
             Ok(ty) => ty.sanity_problems(),
@@ -167,7 +173,8 @@ pub fn check_cron(cron: &str) -> Result<(), String> {
             let upper = text.to_ascii_uppercase();
             names.iter().position(|n| *n == upper).map(|i| i as u32 + first)
         };
-        let bad = || format!("cron field {field} `{part}` is not valid (allowed {min}-{max}, `*`, ranges, lists and steps)");
+        let bad =
+            || format!("cron field {field} `{part}` is not valid (allowed {min}-{max}, `*`, ranges, lists and steps)");
         for item in part.split(',') {
             let (range, step) = match item.split_once('/') {
                 Some((range, step)) => (range, Some(step)),
@@ -203,7 +210,9 @@ mod tests {
 
     #[test]
     fn cron() {
-        for ok in ["*/5 * * * *", "0 0 * * *", "0,30 8-18 * JAN-MAR MON-FRI", "15 2 1 */2 0", "0 0 * * 7", "5/15 * * * *"] {
+        for ok in
+            ["*/5 * * * *", "0 0 * * *", "0,30 8-18 * JAN-MAR MON-FRI", "15 2 1 */2 0", "0 0 * * 7", "5/15 * * * *"]
+        {
             assert_eq!(check_cron(ok), Ok(()), "{ok}");
         }
         assert!(check_cron("* * * *").unwrap_err().contains("4 fields"));

@@ -21,8 +21,9 @@ pub(super) fn file_problems(cx: &mut Ctx<'_>) {
         for problem in &file.parsed.problems {
             // File problems have no object of their own to anchor a fingerprint; the message is
             // the most stable detail there is.
-            let mut reported = Problem::new(problem.rule, problem.message.clone(), cx.at(id, problem.pos), path.clone())
-                .detail(problem.message.clone());
+            let mut reported =
+                Problem::new(problem.rule, problem.message.clone(), cx.at(id, problem.pos), path.clone())
+                    .detail(problem.message.clone());
             reported.help = problem.help.clone();
             cx.problems.push(reported);
         }
@@ -31,7 +32,8 @@ pub(super) fn file_problems(cx: &mut Ctx<'_>) {
 
 fn scope_of(cx: &Ctx<'_>, file: FileId) -> Option<Scope> {
     let path = cx.model.path(file);
-    let rel = if cx.model.root.is_empty() { path } else { path.strip_prefix(cx.model.root.as_str())?.strip_prefix('/')? };
+    let rel =
+        if cx.model.root.is_empty() { path } else { path.strip_prefix(cx.model.root.as_str())?.strip_prefix('/')? };
     match classify(rel) {
         Classified::Model { zone: Some(zone), team, .. } => Some(Scope { zone, team }),
         _ => None,
@@ -44,8 +46,8 @@ pub(super) fn layout(cx: &mut Ctx<'_>) {
         if *zone.name.value != *zone.scope.zone {
             let message = format!("zone `{}` is defined in folder `zones/{}/`", zone.name, zone.scope.zone);
             let path = cx.paths.zone(&zone.scope.zone);
-            cx.report(Rule::LayoutNameMismatch, zone.file, zone.name.span.value, message, path)
-                .help = Some(format!("Rename the folder to `zones/{}/`, or the zone to `{}`.", zone.name, zone.scope.zone));
+            cx.report(Rule::LayoutNameMismatch, zone.file, zone.name.span.value, message, path).help =
+                Some(format!("Rename the folder to `zones/{}/`, or the zone to `{}`.", zone.name, zone.scope.zone));
         }
     }
     for team in &model.teams {
@@ -53,8 +55,8 @@ pub(super) fn layout(cx: &mut Ctx<'_>) {
         if *team.name.value != *folder {
             let message = format!("team `{}` is defined in folder `teams/{folder}/`", team.name);
             let path = cx.paths.team(&team.scope.zone, folder);
-            cx.report(Rule::LayoutNameMismatch, team.file, team.name.span.value, message, path)
-                .help = Some(format!("Rename the folder to `teams/{}/`, or the team to `{folder}`.", team.name));
+            cx.report(Rule::LayoutNameMismatch, team.file, team.name.span.value, message, path).help =
+                Some(format!("Rename the folder to `teams/{}/`, or the team to `{folder}`.", team.name));
         }
     }
     undeclared(cx);
@@ -87,8 +89,9 @@ fn undeclared(cx: &mut Ctx<'_>) {
         if has_ecosystem && !cx.index.zone_declarations.contains_key(zone) {
             let message = format!("zone `{zone}` is not declared in ecosystem.yaml");
             let path = cx.paths.zone(zone);
-            cx.report(Rule::AuthzUndeclared, file, pos, message, path).help =
-                Some(format!("The ecosystem owner declares the zone first: add `{{name: {zone}, owner: ...}}` to `zones:` in ecosystem.yaml."));
+            cx.report(Rule::AuthzUndeclared, file, pos, message, path).help = Some(format!(
+                "The ecosystem owner declares the zone first: add `{{name: {zone}, owner: ...}}` to `zones:` in ecosystem.yaml."
+            ));
         }
     }
     for ((zone, team), (file, pos)) in teams {
@@ -96,8 +99,9 @@ fn undeclared(cx: &mut Ctx<'_>) {
         if cx.index.zones.contains_key(zone) && cx.index.team_declaration(zone, team).is_none() {
             let message = format!("team `{team}` is not declared in zones/{zone}/zone.yaml");
             let path = cx.paths.team(zone, team);
-            cx.report(Rule::AuthzUndeclared, file, pos, message, path).help =
-                Some(format!("The zone owner declares the team first: add `{{name: {team}, owner: ...}}` to `teams:` in zone.yaml."));
+            cx.report(Rule::AuthzUndeclared, file, pos, message, path).help = Some(format!(
+                "The zone owner declares the team first: add `{{name: {team}, owner: ...}}` to `teams:` in zone.yaml."
+            ));
         }
     }
 }

@@ -10,15 +10,102 @@ use crate::validate::Ctx;
 
 /// SQL reserved words (SQL:2016 and the common dialects) that cannot name a table or column.
 const RESERVED: &[&str] = &[
-    "ALL", "ALTER", "AND", "ANY", "ARRAY", "AS", "ASC", "ASYMMETRIC", "AUTHORIZATION", "BETWEEN", "BINARY", "BOTH",
-    "CASE", "CAST", "CHECK", "COLLATE", "COLUMN", "CONSTRAINT", "CREATE", "CROSS", "CURRENT_DATE", "CURRENT_ROLE",
-    "CURRENT_TIME", "CURRENT_TIMESTAMP", "CURRENT_USER", "DEFAULT", "DEFERRABLE", "DELETE", "DESC", "DISTINCT", "DO",
-    "DROP", "ELSE", "END", "EXCEPT", "EXISTS", "FALSE", "FETCH", "FOR", "FOREIGN", "FROM", "FULL", "GRANT", "GROUP",
-    "HAVING", "IN", "INITIALLY", "INNER", "INSERT", "INTERSECT", "INTO", "IS", "JOIN", "LATERAL", "LEADING", "LEFT",
-    "LIKE", "LIMIT", "LOCALTIME", "LOCALTIMESTAMP", "NATURAL", "NOT", "NULL", "OFFSET", "ON", "ONLY", "OR", "ORDER",
-    "OUTER", "OVERLAPS", "PLACING", "PRIMARY", "REFERENCES", "RETURNING", "RIGHT", "SELECT", "SESSION_USER",
-    "SIMILAR", "SOME", "SYMMETRIC", "TABLE", "THEN", "TO", "TRAILING", "TRUE", "UNION", "UNIQUE", "UPDATE", "USER",
-    "USING", "VALUES", "VARIADIC", "WHEN", "WHERE", "WINDOW", "WITH",
+    "ALL",
+    "ALTER",
+    "AND",
+    "ANY",
+    "ARRAY",
+    "AS",
+    "ASC",
+    "ASYMMETRIC",
+    "AUTHORIZATION",
+    "BETWEEN",
+    "BINARY",
+    "BOTH",
+    "CASE",
+    "CAST",
+    "CHECK",
+    "COLLATE",
+    "COLUMN",
+    "CONSTRAINT",
+    "CREATE",
+    "CROSS",
+    "CURRENT_DATE",
+    "CURRENT_ROLE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "CURRENT_USER",
+    "DEFAULT",
+    "DEFERRABLE",
+    "DELETE",
+    "DESC",
+    "DISTINCT",
+    "DO",
+    "DROP",
+    "ELSE",
+    "END",
+    "EXCEPT",
+    "EXISTS",
+    "FALSE",
+    "FETCH",
+    "FOR",
+    "FOREIGN",
+    "FROM",
+    "FULL",
+    "GRANT",
+    "GROUP",
+    "HAVING",
+    "IN",
+    "INITIALLY",
+    "INNER",
+    "INSERT",
+    "INTERSECT",
+    "INTO",
+    "IS",
+    "JOIN",
+    "LATERAL",
+    "LEADING",
+    "LEFT",
+    "LIKE",
+    "LIMIT",
+    "LOCALTIME",
+    "LOCALTIMESTAMP",
+    "NATURAL",
+    "NOT",
+    "NULL",
+    "OFFSET",
+    "ON",
+    "ONLY",
+    "OR",
+    "ORDER",
+    "OUTER",
+    "OVERLAPS",
+    "PLACING",
+    "PRIMARY",
+    "REFERENCES",
+    "RETURNING",
+    "RIGHT",
+    "SELECT",
+    "SESSION_USER",
+    "SIMILAR",
+    "SOME",
+    "SYMMETRIC",
+    "TABLE",
+    "THEN",
+    "TO",
+    "TRAILING",
+    "TRUE",
+    "UNION",
+    "UNIQUE",
+    "UPDATE",
+    "USER",
+    "USING",
+    "VALUES",
+    "VARIADIC",
+    "WHEN",
+    "WHERE",
+    "WINDOW",
+    "WITH",
 ];
 
 fn sql_identifier_problem(name: &str) -> Option<String> {
@@ -51,7 +138,11 @@ fn slug_problem(name: &str) -> Option<String> {
 
 pub(super) fn invalid(cx: &mut Ctx<'_>) {
     let model = cx.model;
-    let check = |cx: &mut Ctx<'_>, problem: Option<String>, file: FileId, name: &Name, path: &dyn Fn(&Ctx<'_>) -> Vec<ObjectRef>| {
+    let check = |cx: &mut Ctx<'_>,
+                 problem: Option<String>,
+                 file: FileId,
+                 name: &Name,
+                 path: &dyn Fn(&Ctx<'_>) -> Vec<ObjectRef>| {
         if let Some(message) = problem {
             let path = path(cx);
             cx.report(Rule::NameInvalid, file, name.span.value, message, path).detail = name.to_string();
@@ -59,18 +150,26 @@ pub(super) fn invalid(cx: &mut Ctx<'_>) {
     };
     if let Some((file, eco)) = &model.ecosystem {
         for vendor in &eco.vendors {
-            check(cx, slug_problem(&vendor.name), *file, &vendor.name, &|cx| cx.paths.ecosystem_child(ObjectKind::Vendor, &vendor.name, vendor.span.value));
+            check(cx, slug_problem(&vendor.name), *file, &vendor.name, &|cx| {
+                cx.paths.ecosystem_child(ObjectKind::Vendor, &vendor.name, vendor.span.value)
+            });
             let mut stack: Vec<&crate::model::Location> = vendor.locations.0.iter().collect();
             while let Some(location) = stack.pop() {
-                check(cx, slug_problem(&location.name), *file, &location.name, &|cx| cx.paths.ecosystem_child(ObjectKind::Vendor, &vendor.name, vendor.span.value));
+                check(cx, slug_problem(&location.name), *file, &location.name, &|cx| {
+                    cx.paths.ecosystem_child(ObjectKind::Vendor, &vendor.name, vendor.span.value)
+                });
                 stack.extend(location.children.0.iter());
             }
         }
         for platform in &eco.platforms {
-            check(cx, slug_problem(&platform.name), *file, &platform.name, &|cx| cx.paths.ecosystem_child(ObjectKind::Platform, &platform.name, platform.span.value));
+            check(cx, slug_problem(&platform.name), *file, &platform.name, &|cx| {
+                cx.paths.ecosystem_child(ObjectKind::Platform, &platform.name, platform.span.value)
+            });
         }
         for store in &eco.credential_stores {
-            check(cx, slug_problem(&store.name), *file, &store.name, &|cx| cx.paths.ecosystem_child(ObjectKind::CredentialStore, &store.name, store.span.value));
+            check(cx, slug_problem(&store.name), *file, &store.name, &|cx| {
+                cx.paths.ecosystem_child(ObjectKind::CredentialStore, &store.name, store.span.value)
+            });
         }
         for zone in &eco.zones {
             check(cx, slug_problem(&zone.name), *file, &zone.name, &|cx| cx.paths.zone(&zone.name));
@@ -78,7 +177,9 @@ pub(super) fn invalid(cx: &mut Ctx<'_>) {
     }
     for zone in &model.zones {
         for team in &zone.teams {
-            check(cx, slug_problem(&team.name), zone.file, &team.name, &|cx| cx.paths.team(&zone.scope.zone, &team.name));
+            check(cx, slug_problem(&team.name), zone.file, &team.name, &|cx| {
+                cx.paths.team(&zone.scope.zone, &team.name)
+            });
         }
     }
     for team in &model.teams {
@@ -92,16 +193,24 @@ pub(super) fn invalid(cx: &mut Ctx<'_>) {
     for store in &model.datastores {
         check(cx, sql_identifier_problem(&store.name), store.file, &store.name, &|cx| cx.paths.datastore(store));
         for dataset in &store.datasets {
-            check(cx, sql_identifier_problem(&dataset.name), store.file, &dataset.name, &|cx| cx.paths.dataset(store, dataset));
+            check(cx, sql_identifier_problem(&dataset.name), store.file, &dataset.name, &|cx| {
+                cx.paths.dataset(store, dataset)
+            });
             for column in dataset.schema.iter().flat_map(|s| &s.columns.value) {
-                check(cx, sql_identifier_problem(&column.name), store.file, &column.name, &|cx| cx.paths.column(store, dataset, column));
+                check(cx, sql_identifier_problem(&column.name), store.file, &column.name, &|cx| {
+                    cx.paths.column(store, dataset, column)
+                });
             }
         }
     }
     for workspace in &model.workspaces {
-        check(cx, sql_identifier_problem(&workspace.name), workspace.file, &workspace.name, &|cx| cx.paths.workspace(workspace));
+        check(cx, sql_identifier_problem(&workspace.name), workspace.file, &workspace.name, &|cx| {
+            cx.paths.workspace(workspace)
+        });
         for group in &workspace.dataset_groups {
-            check(cx, sql_identifier_problem(&group.name), workspace.file, &group.name, &|cx| cx.paths.group(workspace, group));
+            check(cx, sql_identifier_problem(&group.name), workspace.file, &group.name, &|cx| {
+                cx.paths.group(workspace, group)
+            });
         }
     }
 }
@@ -203,7 +312,8 @@ pub(super) fn duplicates(cx: &mut Ctx<'_>) {
         let folder = team.scope.team.as_deref().unwrap_or_default();
         for container in &team.containers {
             if let Some(first) = seen.add(&container.name.value, team.file, container.name.span.value) {
-                let path = cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
+                let path =
+                    cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
                 duplicate(cx, "container", &container.name, team.file, first, path);
             }
         }

@@ -9,16 +9,21 @@ pub(super) fn owners(cx: &mut Ctx<'_>) {
     let model = cx.model;
     if let Some((file, eco)) = &model.ecosystem {
         let path = cx.paths.ecosystem();
-        check(cx, *file, &eco.owner, "the ecosystem", path);
+        // A missing owner is reported by the loader as `field.missing`.
+        if let Some(owner) = &eco.owner {
+            check(cx, *file, owner, "the ecosystem", path);
+        }
         for zone in &eco.zones {
+            let Some(owner) = &zone.owner else { continue };
             let path = cx.paths.zone(&zone.name);
-            check(cx, *file, &zone.owner, &format!("zone `{}`", zone.name), path);
+            check(cx, *file, owner, &format!("zone `{}`", zone.name), path);
         }
     }
     for zone in &model.zones {
         for team in &zone.teams {
+            let Some(owner) = &team.owner else { continue };
             let path = cx.paths.team(&zone.scope.zone, &team.name);
-            check(cx, zone.file, &team.owner, &format!("team `{}`", team.name), path);
+            check(cx, zone.file, owner, &format!("team `{}`", team.name), path);
         }
     }
 }
@@ -37,25 +42,54 @@ fn check(cx: &mut Ctx<'_>, file: FileId, owner: &Owner, whose: &str, path: Vec<O
     if let Some(repo) = &owner.repo {
         let segments: Vec<&str> = repo.value.split('/').collect();
         if segments.len() < 2 || segments.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-            report(cx, repo.span.value, format!("`{repo}` is not a repository `owner/name`"), "Write the repository as `owner/name` (GitLab: `group/subgroup/name`).");
+            report(
+                cx,
+                repo.span.value,
+                format!("`{repo}` is not a repository `owner/name`"),
+                "Write the repository as `owner/name` (GitLab: `group/subgroup/name`).",
+            );
         }
     }
     if let (Some(branch), None) = (&owner.branch, &owner.repo) {
-        report(cx, branch.span.key, "`branch` needs a `repo` beside it".into(), "Add the repository the branch belongs to, or remove `branch`.");
+        report(
+            cx,
+            branch.span.key,
+            "`branch` needs a `repo` beside it".into(),
+            "Add the repository the branch belongs to, or remove `branch`.",
+        );
     }
     if let Some(branch) = &owner.branch {
         if branch.value.is_empty() || branch.value.contains(char::is_whitespace) {
-            report(cx, branch.span.value, format!("`{branch}` is not a branch name"), "Write the head branch name, e.g. `main` or `release/2026`.");
+            report(
+                cx,
+                branch.span.value,
+                format!("`{branch}` is not a branch name"),
+                "Write the head branch name, e.g. `main` or `release/2026`.",
+            );
         }
     }
     for team in &owner.teams {
-        if team.value.is_empty() || team.value.contains(char::is_whitespace) || team.value.starts_with('/') || team.value.ends_with('/') {
-            report(cx, team.span.value, format!("`{team}` is not a team `org/team-slug` or group path"), "Write GitHub teams as `org/team-slug`, GitLab groups as their path.");
+        if team.value.is_empty()
+            || team.value.contains(char::is_whitespace)
+            || team.value.starts_with('/')
+            || team.value.ends_with('/')
+        {
+            report(
+                cx,
+                team.span.value,
+                format!("`{team}` is not a team `org/team-slug` or group path"),
+                "Write GitHub teams as `org/team-slug`, GitLab groups as their path.",
+            );
         }
     }
     for user in &owner.users {
         if user.value.is_empty() || user.value.contains(char::is_whitespace) || user.value.contains('/') {
-            report(cx, user.span.value, format!("`{user}` is not a forge login"), "Write the user's login, without `@`.");
+            report(
+                cx,
+                user.span.value,
+                format!("`{user}` is not a forge login"),
+                "Write the user's login, without `@`.",
+            );
         }
     }
 }

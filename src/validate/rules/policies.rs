@@ -34,12 +34,16 @@ fn check<'p>(policy: Option<&'p Policy>, matches: impl Fn(&str) -> bool) -> Opti
     }
 }
 
-fn location_refusal<'p>(zone: &'p GovernanceZone, location: &LocationKey<'_>) -> Option<(Rule, &'static str, Refusal<'p>)> {
+fn location_refusal<'p>(
+    zone: &'p GovernanceZone,
+    location: &LocationKey<'_>,
+) -> Option<(Rule, &'static str, Refusal<'p>)> {
     let covers = |entry: &str| LocationKey::parse(entry).is_ok_and(|e| e.covers(location));
     if let Some(refusal) = check(zone.policies.locations.as_ref(), covers) {
         return Some((Rule::PolicyLocationNotAllowed, "locations", refusal));
     }
-    check(zone.policies.vendors.as_ref(), |entry| entry == location.vendor).map(|r| (Rule::PolicyVendorNotAllowed, "vendors", r))
+    check(zone.policies.vendors.as_ref(), |entry| entry == location.vendor)
+        .map(|r| (Rule::PolicyVendorNotAllowed, "vendors", r))
 }
 
 fn classification_refusal<'p>(zone: &'p GovernanceZone, classification: &str) -> Option<Refusal<'p>> {
@@ -77,9 +81,13 @@ pub(super) fn policies(cx: &mut Ctx<'_>) {
                         "container `{}` runs in `{key}`, which zone `{}` does not allow: {}",
                         container.name,
                         zone.scope.zone,
-                        refusal.explain(&zone.scope.zone, if rule == Rule::PolicyLocationNotAllowed { "locations" } else { "vendors" })
+                        refusal.explain(
+                            &zone.scope.zone,
+                            if rule == Rule::PolicyLocationNotAllowed { "locations" } else { "vendors" }
+                        )
                     );
-                    let path = cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
+                    let path =
+                        cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
                     cx.report(rule, team.file, key.span.value, message, path).detail = key.to_string();
                 }
             }
@@ -97,8 +105,14 @@ pub(super) fn policies(cx: &mut Ctx<'_>) {
                         refusal.explain(&zone.scope.zone, "classifications")
                     );
                     let path = cx.paths.dataset(store, dataset);
-                    cx.report(Rule::PolicyClassificationNotAllowed, store.file, classification.span.value, message, path).detail =
-                        classification.to_string();
+                    cx.report(
+                        Rule::PolicyClassificationNotAllowed,
+                        store.file,
+                        classification.span.value,
+                        message,
+                        path,
+                    )
+                    .detail = classification.to_string();
                 }
             }
         }
@@ -114,7 +128,8 @@ pub(super) fn policies(cx: &mut Ctx<'_>) {
                     refusal.explain(&zone.scope.zone, "platforms")
                 );
                 let path = cx.paths.group(workspace, group);
-                cx.report(Rule::PolicyPlatformNotAllowed, workspace.file, platform.span.value, message, path).detail = platform.to_string();
+                cx.report(Rule::PolicyPlatformNotAllowed, workspace.file, platform.span.value, message, path).detail =
+                    platform.to_string();
             }
         }
         data_flow(cx, workspace, zone);
@@ -148,8 +163,8 @@ fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, cons
                             refusal.explain(&producer_zone.scope.zone, what)
                         );
                         let path = cx.paths.sink(workspace, group, sink);
-                        cx.report(Rule::PolicySinkLocationNotAllowed, workspace.file, sink.span.value, message, path).detail =
-                            key.to_string();
+                        cx.report(Rule::PolicySinkLocationNotAllowed, workspace.file, sink.span.value, message, path)
+                            .detail = key.to_string();
                     }
                 }
             }
@@ -164,8 +179,14 @@ fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, cons
                             refusal.explain(&consumer_zone.scope.zone, "classifications")
                         );
                         let path = cx.paths.sink(workspace, group, sink);
-                        cx.report(Rule::PolicyClassificationNotAllowed, workspace.file, sink.span.value, message, path).detail =
-                            classification.to_string();
+                        cx.report(
+                            Rule::PolicyClassificationNotAllowed,
+                            workspace.file,
+                            sink.span.value,
+                            message,
+                            path,
+                        )
+                        .detail = classification.to_string();
                     }
                 }
             }

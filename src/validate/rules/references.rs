@@ -60,12 +60,32 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                 for (dataset, _) in &topics.value.0 {
                     if !index.datasets.contains_key(&(&*store.name.value, &*dataset.value)) {
                         let path = cx.paths.datastore(store);
-                        unknown(cx, store.file, dataset, "dataset", store.datasets.iter().map(|d| &*d.name.value), path);
+                        unknown(
+                            cx,
+                            store.file,
+                            dataset,
+                            "dataset",
+                            store.datasets.iter().map(|d| &*d.name.value),
+                            path,
+                        );
                     }
                 }
             }
         }
     }
+    // A file that lost its documents may define the datastores that sinks cannot find.
+    let unread = model
+        .files
+        .iter()
+        .find(|f| {
+            f.parsed.documents.is_empty()
+                && f.path.contains("/teams/")
+                && f.parsed
+                    .problems
+                    .iter()
+                    .any(|p| !matches!(p.rule, Rule::LayoutEmptyFile | Rule::LayoutUnexpectedFile))
+        })
+        .map(|f| f.path.to_string());
     for workspace in &model.workspaces {
         let zone = &*workspace.scope.zone;
         let team = workspace.scope.team.as_deref().unwrap_or_default();
@@ -85,12 +105,32 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                 match index.datastores.get(&*sink.datastore.value) {
                     None => {
                         let path = cx.paths.sink(workspace, group, sink);
-                        unknown(cx, workspace.file, &sink.datastore, "datastore", index.datastores.keys().copied(), path);
+                        unknown(
+                            cx,
+                            workspace.file,
+                            &sink.datastore,
+                            "datastore",
+                            index.datastores.keys().copied(),
+                            path,
+                        );
+                        if let Some(unread) = &unread {
+                            let last = cx.problems.len() - 1;
+                            cx.problems[last].help = Some(format!(
+                                "{unread} could not be read, so datastores it defines are unknown; fix it first."
+                            ));
+                        }
                     }
                     Some(store) if !index.datasets.contains_key(&(&*sink.datastore.value, &*sink.dataset.value)) => {
                         let path = cx.paths.sink(workspace, group, sink);
                         let what = format!("dataset of datastore `{}`", store.name);
-                        unknown(cx, workspace.file, &sink.dataset, &what, store.datasets.iter().map(|d| &*d.name.value), path);
+                        unknown(
+                            cx,
+                            workspace.file,
+                            &sink.dataset,
+                            &what,
+                            store.datasets.iter().map(|d| &*d.name.value),
+                            path,
+                        );
                     }
                     Some(_) => {}
                 }
@@ -107,7 +147,12 @@ fn container_unknown(cx: &mut Ctx<'_>, file: FileId, name: &Name, zone: &str, te
         .iter()
         .find(|t| t.containers.iter().any(|c| c.name.value == name.value))
         .map(|t| format!("{}/{}", t.scope.zone, t.scope.team.as_deref().unwrap_or_default()));
-    let candidates: Vec<&str> = cx.index.teams.get(&(zone, team)).map(|t| t.containers.iter().map(|c| &*c.name.value).collect()).unwrap_or_default();
+    let candidates: Vec<&str> = cx
+        .index
+        .teams
+        .get(&(zone, team))
+        .map(|t| t.containers.iter().map(|c| &*c.name.value).collect())
+        .unwrap_or_default();
     let message = match elsewhere {
         Some(owner) => format!("container `{name}` belongs to team {owner}, not to team {zone}/{team}"),
         None => format!(
@@ -127,7 +172,8 @@ pub(super) fn locations(cx: &mut Ctx<'_>) {
         for container in &team.containers {
             for key in container.locations.iter().flat_map(|l| &l.value) {
                 if let Err(message) = cx.index.resolve_location(&key.value) {
-                    let path = cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
+                    let path =
+                        cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
                     cx.report(Rule::LocationUnknown, team.file, key.span.value, message, path).detail = key.to_string();
                 }
             }

@@ -11,7 +11,9 @@ pub(super) fn sinks(cx: &mut Ctx<'_>) {
         for group in &workspace.dataset_groups {
             for sink in &group.sinks {
                 let Some(store) = index.datastores.get(&*sink.datastore.value) else { continue };
-                let Some(dataset) = index.datasets.get(&(&*sink.datastore.value, &*sink.dataset.value)) else { continue };
+                let Some(dataset) = index.datasets.get(&(&*sink.datastore.value, &*sink.dataset.value)) else {
+                    continue;
+                };
                 let deprecated = match (&store.deprecated, &dataset.deprecated) {
                     (Some(d), _) => Some((format!("datastore `{}`", store.name), d)),
                     (None, Some(d)) => Some((format!("dataset `{}/{}`", store.name, dataset.name), d)),
@@ -44,8 +46,10 @@ pub(super) fn sinks(cx: &mut Ctx<'_>) {
                         workspace.name, store.name
                     );
                     let path = cx.paths.sink(workspace, group, sink);
-                    cx.report(Rule::SinkNotProduction, workspace.file, sink.span.value, message, path).help =
-                        Some("Consume a production datastore, or mark this workspace `productionStatus: not-production`.".into());
+                    cx.report(Rule::SinkNotProduction, workspace.file, sink.span.value, message, path).help = Some(
+                        "Consume a production datastore, or mark this workspace `productionStatus: not-production`."
+                            .into(),
+                    );
                 }
             }
         }

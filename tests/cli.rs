@@ -1,0 +1,124 @@
+//! The binary: exit codes 0/1/2, the text format like a compiler, the JSON report of MODEL.md §6.
+
+use crate::support::{datasurface, fixture, repo_root, stderr, stdout};
+
+#[test]
+fn clean_model_exits_zero_with_a_summary() {
+    let output = datasurface(&repo_root(), &["lint", "fixtures/acme"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "datasurface lint: no problems (11 files read)\n");
+}
+
+#[test]
+fn text_problems_read_like_a_compiler() {
+    let case = fixture("lint/field.unknown");
+    let output = datasurface(&case, &["lint", "."]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let first = text.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "fixtures/lint/field.unknown/zones/z/teams/producers/store.yaml:11:36: error[field.unknown]: unknown field `nulable` in column; did you mean `nullable`?"
+    );
+    assert!(text.contains("11 |         - {name: id, type: bigint, nulable: false, nullable: false}"), "{text}");
+    assert!(text.contains("^^^^^^^"), "a caret underline: {text}");
+    assert!(text.contains("= help: Rename it to `nullable`."), "{text}");
+    assert!(text.trim_end().ends_with("datasurface lint: 1 error (6 files read); failed"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour when not on a terminal");
+}
+
+#[test]
+fn colour_can_be_forced() {
+    let output = datasurface(&fixture("lint/field.unknown"), &["lint", ".", "--color", "always"]);
+    assert!(stdout(&output).contains("\u{1b}["));
+}
+
+#[test]
+fn json_report_follows_the_contract() {
+    let output = datasurface(&fixture("lint/sink.deprecated"), &["lint", ".", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["outcome"], "fail");
+    assert_eq!(report["errors"], 1);
+    assert_eq!(report["warnings"], 0);
+    let problem = &report["problems"][0];
+    assert_eq!(problem["rule"], "sink.deprecated");
+    assert_eq!(problem["severity"], "error");
+    assert_eq!(problem["file"], "fixtures/lint/sink.deprecated/zones/z/teams/consumers/ws.yaml");
+    assert_eq!((problem["line"].as_u64(), problem["column"].as_u64()), (Some(8), Some(9)));
+    assert_eq!(problem["object"], "Sink ws/g/store/items");
+    assert_eq!(problem["owner"], "repo lintco/consumers");
+    assert!(problem["affected"].is_array());
+    assert_eq!(problem["fingerprint"].as_str().unwrap().len(), 16);
+    assert!(problem["message"].as_str().unwrap().contains("deprecated (replaced by items_v2)"));
+    // The tree holds the problem under its ancestors.
+    let tree = &report["tree"];
+    assert_eq!(tree["object"], "Ecosystem lintco");
+    assert_eq!(tree["file"], "fixtures/lint/sink.deprecated/ecosystem.yaml");
+    let mut node = tree;
+    for object in ["Zone z", "Team z/consumers", "Workspace ws", "DatasetGroup ws/g", "Sink ws/g/store/items"] {
+        let children = node["children"].as_array().unwrap();
+        assert_eq!(children.len(), 1);
+        node = &children[0];
+        assert_eq!(node["object"], object);
+    }
+    assert_eq!(node["problems"][0]["rule"], "sink.deprecated");
+}
+
+#[test]
+fn warnings_alone_pass() {
+    let output = datasurface(&fixture("lint/sink.deprecated-allowed"), &["lint", ".", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["outcome"].as_str(), report["warnings"].as_u64()), (Some("pass"), Some(1)));
+}
+
+#[test]
+fn fingerprints_survive_moving_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&fixture("lint/ref.unknown"), dir.path());
+    let fingerprint = |dir: &std::path::Path| {
+        let output = datasurface(dir, &["lint", ".", "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        (report["problems"][0]["fingerprint"].clone(), report["problems"][0]["line"].clone())
+    };
+    let before = fingerprint(dir.path());
+    let ws = dir.path().join("zones/z/teams/consumers/ws.yaml");
+    let text = std::fs::read_to_string(&ws)
+        .unwrap()
+        .replace("container: wpg\n", "container: wpg\ndocumentation: moved down\n");
+    std::fs::write(&ws, text).unwrap();
+    let after = fingerprint(dir.path());
+    assert_ne!(before.1, after.1, "the line moved");
+    assert_eq!(before.0, after.0, "the fingerprint did not");
+}
+
+#[test]
+fn usage_errors_exit_two_with_one_line() {
+    for args in [
+        &["lint", "--no-such-flag"][..],
+        &["lint", ".", "--format", "yaml"],
+        &["lint", "/no/such/folder"],
+        &["lint", ".", "--max-file-size", "lots"],
+        &["frobnicate"],
+    ] {
+        let output = datasurface(&repo_root(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stdout(&output).is_empty(), "{args:?}");
+        assert!(!stderr(&output).is_empty(), "{args:?}");
+    }
+    let output = datasurface(&repo_root(), &["lint", "/no/such/folder"]);
+    assert_eq!(stderr(&output), "datasurface: error: /no/such/folder: no such folder\n");
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    for args in [&["--help"][..], &["lint", "--help"], &["--version"]] {
+        let output = datasurface(&repo_root(), args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(!stdout(&output).is_empty());
+    }
+    let help = stdout(&datasurface(&repo_root(), &["lint", "--help"]));
+    assert!(help.contains("--rev <REV>") && help.contains("--format <FORMAT>"), "{help}");
+}

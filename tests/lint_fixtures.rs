@@ -1,0 +1,88 @@
+//! Each folder of `fixtures/lint/` is a small model with an `expect.txt` that lists every
+//! problem lint must report, as `rule file:line:col`, and optional `args:` for the loader.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use datasurface::load::{self, Snapshot};
+
+use crate::support::fixture;
+
+struct Expectation {
+    max_file_size: Option<u64>,
+    problems: BTreeSet<String>,
+}
+
+fn read_expectation(case: &Path) -> Expectation {
+    let text = std::fs::read_to_string(case.join("expect.txt")).expect("every lint case has expect.txt");
+    let mut expectation = Expectation { max_file_size: None, problems: BTreeSet::new() };
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if let Some(args) = line.strip_prefix("args:") {
+            let size = args.trim().strip_prefix("--max-file-size").expect("only --max-file-size is supported");
+            expectation.max_file_size = Some(size.trim().parse().unwrap());
+        } else {
+            expectation.problems.insert(line.to_string());
+        }
+    }
+    expectation
+}
+
+/// The problems lint reports for a case folder, with paths relative to the case.
+pub fn lint_case(case: &Path, max_file_size: Option<u64>) -> Vec<datasurface::problem::Problem> {
+    let snapshot = Snapshot::Folder { root: case.to_path_buf(), prefix: String::new() };
+    let mut options = load::Options::default();
+    if let Some(size) = max_file_size {
+        options.max_file_size = size;
+    }
+    let model = load::load(&snapshot, &options).unwrap();
+    datasurface::validate::lint(&model)
+}
+
+pub fn cases() -> Vec<std::path::PathBuf> {
+    let mut cases: Vec<_> =
+        std::fs::read_dir(fixture("lint")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    cases.sort();
+    cases
+}
+
+#[test]
+fn every_case_reports_exactly_what_it_expects() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let expectation = read_expectation(&case);
+        let actual: BTreeSet<String> = lint_case(&case, expectation.max_file_size)
+            .iter()
+            .map(|p| {
+                let location = p.location.as_ref().expect("lint problems have a location");
+                format!("{} {location}", p.rule.id())
+            })
+            .collect();
+        if actual != expectation.problems {
+            failures.push(format!(
+                "{}:\n  expected {:?}\n  actual   {:?}",
+                case.file_name().unwrap().to_string_lossy(),
+                expectation.problems,
+                actual
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "lint cases differ:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_example_model_lints_clean() {
+    let problems = lint_case(&fixture("acme"), None);
+    assert!(problems.is_empty(), "fixtures/acme has problems: {problems:#?}");
+}
+
+#[test]
+fn every_problem_names_its_object_and_a_fingerprint() {
+    for case in cases() {
+        let expectation = read_expectation(&case);
+        for problem in lint_case(&case, expectation.max_file_size) {
+            assert!(!problem.message.is_empty());
+            assert!(!problem.path.is_empty(), "{}: {} has no object", case.display(), problem.rule);
+            assert_eq!(problem.fingerprint().len(), 16);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The loader reads the same model from a folder and from a git revision with identical
+//! results, resolves revisions like git does, and says clearly when it cannot run.
+
+use std::path::Path;
+
+use crate::support::{commit_all, copy_dir, datasurface, fixture, git, new_repo, problem_lines, stderr, stdout};
+
+fn lint_json(dir: &Path, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["lint"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    let output = datasurface(dir, &all);
+    (output.status.code().unwrap(), stdout(&output))
+}
+
+/// Drops the fields that legitimately differ between runs (none today) and compares.
+fn problems(json: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_str(json).unwrap();
+    serde_json::json!({"problems": report["problems"], "tree": report["tree"], "outcome": report["outcome"]})
+}
+
+#[test]
+fn folder_and_revision_agree() {
+    for case in [
+        "acme",
+        "lint/field.unknown",
+        "lint/yaml.syntax",
+        "lint/file.symlink",
+        "lint/file.not-utf8",
+        "lint/policy.sink-location-not-allowed",
+    ] {
+        let repo = new_repo();
+        copy_dir(&fixture(case), repo.path());
+        commit_all(repo.path(), "model");
+        let (folder_code, folder) = lint_json(repo.path(), &["."]);
+        let (rev_code, rev) = lint_json(repo.path(), &[".", "--rev", "HEAD"]);
+        assert_eq!(folder_code, rev_code, "{case}");
+        assert_eq!(problems(&folder), problems(&rev), "{case}: folder and HEAD differ");
+        if case != "acme" {
+            assert!(!problem_lines(&rev).is_empty(), "{case} should have problems");
+        }
+    }
+}
+
+#[test]
+fn revisions_resolve_like_git() {
+    let repo = new_repo();
+    copy_dir(&fixture("acme"), repo.path());
+    let good = commit_all(repo.path(), "acme");
+    git(repo.path(), &["tag", "v1"]);
+    let store = repo.path().join("zones/usa/teams/northwind/orders.yaml");
+    let text = std::fs::read_to_string(&store)
+        .unwrap()
+        .replace("type: bigint, nullable: false}", "type: bigintt, nullable: false}");
+    std::fs::write(&store, text).unwrap();
+    commit_all(repo.path(), "break orders");
+
+    for rev in ["HEAD~1", "v1", &good[..10], &good] {
+        let (code, json) = lint_json(repo.path(), &[".", "--rev", rev]);
+        assert_eq!(code, 0, "{rev}: {json}");
+    }
+    let (code, json) = lint_json(repo.path(), &[".", "--rev", "HEAD"]);
+    assert_eq!(code, 1);
+    assert!(
+        problem_lines(&json)
+            .iter()
+            .any(|l| l.starts_with("column.type-invalid zones/usa/teams/northwind/orders.yaml:"))
+    );
+    // The work tree is what lint reads without --rev, and it matches HEAD.
+    assert_eq!(lint_json(repo.path(), &["."]).0, 1);
+}
+
+#[test]
+fn a_model_in_a_subfolder_reports_paths_from_the_repository_root() {
+    let repo = new_repo();
+    copy_dir(&fixture("lint/ref.unknown"), &repo.path().join("model"));
+    commit_all(repo.path(), "model");
+    let expected = vec!["ref.unknown model/zones/z/teams/consumers/ws.yaml:8:37".to_string()];
+    assert_eq!(problem_lines(&lint_json(repo.path(), &["model", "--rev", "HEAD"]).1), expected);
+    assert_eq!(problem_lines(&lint_json(repo.path(), &["model"]).1), expected);
+    assert_eq!(problem_lines(&lint_json(&repo.path().join("model"), &["--rev", "HEAD"]).1), expected);
+}
+
+#[test]
+fn a_bare_clone_can_be_linted() {
+    let repo = new_repo();
+    copy_dir(&fixture("acme"), repo.path());
+    commit_all(repo.path(), "acme");
+    let bare = tempfile::tempdir().unwrap();
+    git(bare.path(), &["clone", "-q", "--bare", repo.path().to_str().unwrap(), "model.git"]);
+    let (code, json) = lint_json(bare.path(), &["model.git", "--rev", "main"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap()["files"], 11);
+}
+
+#[test]
+fn unknown_revisions_and_non_repositories_cannot_run() {
+    let repo = new_repo();
+    copy_dir(&fixture("acme"), repo.path());
+    commit_all(repo.path(), "acme");
+    let output = datasurface(repo.path(), &["lint", ".", "--rev", "no-such-branch"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("revision `no-such-branch` not found"), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "one line on stderr: {message}");
+
+    let plain = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("acme"), plain.path());
+    let output = datasurface(plain.path(), &["lint", ".", "--rev", "HEAD"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("not inside a git repository"), "{}", stderr(&output));
+
+    let output = datasurface(repo.path(), &["lint", "zones", "--rev", "HEAD"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no ecosystem.yaml"), "{}", stderr(&output));
+}
+
+#[test]
+fn hidden_folders_and_other_files_are_ignored_but_stray_yaml_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("acme"), dir.path());
+    std::fs::create_dir_all(dir.path().join(".github/workflows")).unwrap();
+    std::fs::write(dir.path().join(".github/workflows/ci.yaml"), "on: push\n").unwrap();
+    std::fs::write(dir.path().join("README.md"), "# model\n").unwrap();
+    assert_eq!(lint_json(dir.path(), &["."]).0, 0);
+    std::fs::write(dir.path().join("zones/usa/teams.yaml"), "kind: Team\n").unwrap();
+    let (code, json) = lint_json(dir.path(), &["."]);
+    assert_eq!(code, 1);
+    assert_eq!(problem_lines(&json), vec!["layout.unexpected-file zones/usa/teams.yaml:1:1"]);
+}
+
+#[test]
+fn a_huge_file_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("acme"), dir.path());
+    // 20 MiB of valid YAML comments: over the 8 MiB default.
+    let big = "# padding padding padding padding padding padding padding padding\n".repeat(320_000);
+    std::fs::write(dir.path().join("zones/usa/teams/northwind/big.yaml"), big).unwrap();
+    let (code, json) = lint_json(dir.path(), &["."]);
+    assert_eq!(code, 1);
+    assert_eq!(problem_lines(&json), vec!["file.too-large zones/usa/teams/northwind/big.yaml:1:1"]);
+    let (code, _) = lint_json(dir.path(), &[".", "--max-file-size", "64MiB"]);
+    assert_eq!(code, 1, "a comment-only file has no document");
+}

@@ -1,0 +1,139 @@
+//! The JSON Schema of model files: generated from the Rust types, committed, current, in step
+//! with the loader's field lists, and true of the example model.
+
+use std::collections::BTreeSet;
+
+use datasurface::load::decode;
+use datasurface::yaml::{self, Node, Style, Value};
+
+use crate::support::{datasurface, fixture, repo_root, stdout};
+
+#[test]
+fn committed_schema_is_current() {
+    let printed = stdout(&datasurface(&repo_root(), &["schema"]));
+    let path = repo_root().join("schema/datasurface.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if printed != committed {
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &printed).unwrap();
+        } else {
+            panic!(
+                "schema/datasurface.schema.json is stale; run `datasurface schema > schema/datasurface.schema.json` (or UPDATE_SCHEMA=1)"
+            );
+        }
+    }
+}
+
+fn properties(schema: &serde_json::Value) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> =
+        schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    for variant in schema["anyOf"].as_array().into_iter().flatten() {
+        names.extend(properties(variant));
+    }
+    names
+}
+
+/// The object schema with `title`, wherever the generator placed it (a definition or inline).
+fn find_titled<'s>(schema: &'s serde_json::Value, title: &str) -> Option<&'s serde_json::Value> {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if map.get("title").and_then(|t| t.as_str()) == Some(title) {
+                return Some(schema);
+            }
+            map.values().find_map(|v| find_titled(v, title))
+        }
+        serde_json::Value::Array(items) => items.iter().find_map(|v| find_titled(v, title)),
+        _ => None,
+    }
+}
+
+#[test]
+fn schema_and_loader_know_the_same_fields() {
+    let schema = datasurface::schema::schema();
+    for (name, fields) in [
+        ("Ecosystem", decode::ECOSYSTEM_FIELDS),
+        ("Owner", decode::OWNER_FIELDS),
+        ("Declaration", decode::DECLARATION_FIELDS),
+        ("Vendor", decode::VENDOR_FIELDS),
+        ("CredentialStore", decode::CREDENTIAL_STORE_FIELDS),
+        ("Platform", decode::PLATFORM_FIELDS),
+        ("GovernanceZone", decode::ZONE_FIELDS),
+        ("Policies", decode::POLICIES_FIELDS),
+        ("Policy", decode::POLICY_FIELDS),
+        ("Team", decode::TEAM_FIELDS),
+        ("Container", decode::CONTAINER_FIELDS),
+        ("Datastore", decode::DATASTORE_FIELDS),
+        ("Deprecation", decode::DEPRECATION_FIELDS),
+        ("Capture", decode::CAPTURE_FIELDS),
+        ("Trigger", decode::TRIGGER_FIELDS),
+        ("Dataset", decode::DATASET_FIELDS),
+        ("Schema", decode::SCHEMA_FIELDS),
+        ("Column", decode::COLUMN_FIELDS),
+        ("Workspace", decode::WORKSPACE_FIELDS),
+        ("DatasetGroup", decode::DATASET_GROUP_FIELDS),
+        ("Requirements", decode::REQUIREMENTS_FIELDS),
+        ("Sink", decode::SINK_FIELDS),
+    ] {
+        let definition = find_titled(&schema, name).unwrap_or_else(|| panic!("no schema titled {name}"));
+        let expected: BTreeSet<String> = fields.iter().map(|f| f.to_string()).collect();
+        assert_eq!(properties(definition), expected, "{name}");
+    }
+}
+
+/// A YAML tree as JSON, reading plain scalars as YAML 1.2 core types.
+fn to_json(node: &Node<'_>) -> serde_json::Value {
+    match &node.value {
+        _ if node.is_null() => serde_json::Value::Null,
+        Value::Scalar(text, Style::Plain) => match &**text {
+            "true" => true.into(),
+            "false" => false.into(),
+            _ => text.parse::<i64>().map(Into::into).unwrap_or_else(|_| text.to_string().into()),
+        },
+        Value::Scalar(text, _) => text.to_string().into(),
+        Value::Seq(items) => items.iter().map(to_json).collect(),
+        Value::Map(entries) => {
+            entries.iter().map(|e| (e.key.to_string(), to_json(&e.value))).collect::<serde_json::Map<_, _>>().into()
+        }
+    }
+}
+
+#[test]
+fn the_example_model_validates_against_the_schema() {
+    let python = std::process::Command::new("python3").args(["-c", "import jsonschema"]).status();
+    assert!(
+        python.is_ok_and(|s| s.success()),
+        "this test needs python3 with the jsonschema package (pip install jsonschema); .ci/run installs it"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut documents = Vec::new();
+    let mut stack = vec![fixture("acme")];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for document in yaml::parse(&text, yaml::Limits::default()).documents {
+                documents.push(to_json(&document));
+            }
+        }
+    }
+    assert_eq!(documents.len(), 11);
+    // A document the schema must refuse, so the check itself is known to work.
+    documents.push(serde_json::json!({"kind": "Datastore", "name": "x", "capture": {"kind": "kafka", "container": "c"}, "nope": 1}));
+    std::fs::write(dir.path().join("docs.json"), serde_json::to_string(&documents).unwrap()).unwrap();
+    std::fs::copy(repo_root().join("schema/datasurface.schema.json"), dir.path().join("schema.json")).unwrap();
+    let script = r#"
+import json, jsonschema, sys
+schema = json.load(open("schema.json"))
+docs = json.load(open("docs.json"))
+validator = jsonschema.Draft7Validator(schema)
+results = [not list(validator.iter_errors(d)) for d in docs]
+print(json.dumps(results))
+"#;
+    let output = std::process::Command::new("python3").args(["-c", script]).current_dir(dir.path()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let results: Vec<bool> = serde_json::from_slice(&output.stdout).unwrap();
+    let (last, acme) = results.split_last().unwrap();
+    assert!(acme.iter().all(|ok| *ok), "an acme document does not validate: {results:?}");
+    assert!(!last, "the schema accepted an unknown field");
+}
