@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::load::{self, Snapshot};
-use crate::problem::{ObjectKind, ObjectRef, Revision};
+use crate::problem::Revision;
 use crate::report::{self, Report};
 
 #[derive(Debug, Parser)]
@@ -32,6 +32,8 @@ pub struct Args {
 pub enum Command {
     /// Load and validate one model: a folder, or a folder at a git revision.
     Lint(LintArgs),
+    /// Check a change: lint the head, then who may make it and whom it breaks, from base to head.
+    Check(CheckArgs),
     /// Print the JSON Schema of model files (for editors and yaml-language-server).
     Schema,
 }
@@ -44,6 +46,41 @@ pub struct LintArgs {
     /// Read the model from this git revision (branch, tag, SHA, HEAD~1) instead of the files on disk.
     #[arg(long)]
     pub rev: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The revision the change starts from; ownership is read from here.
+    #[arg(long)]
+    pub base: String,
+    /// The revision with the change.
+    #[arg(long, default_value = "HEAD")]
+    pub head: String,
+    /// The git repository (a work tree folder or a bare repository).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// The model root inside the repository (default: where --repo points, usually the repository root).
+    #[arg(long)]
+    pub root: Option<String>,
+    /// The head repository of the change, and its branch when known: OWNER/NAME[@BRANCH].
+    #[arg(long, value_name = "OWNER/NAME[@BRANCH]")]
+    pub as_repo: Option<String>,
+    /// A forge login that makes or approves the change (repeatable).
+    #[arg(long, value_name = "LOGIN")]
+    pub as_user: Vec<String>,
+    /// The author of the change; counts like --as-user and is named in reports.
+    #[arg(long, value_name = "LOGIN")]
+    pub author: Option<String>,
+    /// An approver of the change (repeatable); counts like --as-user and is named in reports.
+    #[arg(long, value_name = "LOGIN")]
+    pub approver: Vec<String>,
+    /// A forge team of the author or an approver: ORG/SLUG on GitHub, a group path on GitLab (repeatable).
+    #[arg(long, value_name = "ORG/SLUG")]
+    pub as_team: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -70,6 +107,14 @@ pub enum Format {
     Text,
     /// The JSON report (stable; see docs/report-format.md).
     Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
+    /// A GitLab Code Quality report.
+    Gitlab,
+    /// A pull-request comment.
+    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -124,6 +169,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lint(lint) => run_lint(lint, color),
+        Command::Check(check) => run_check(check, color),
     }
 }
 
@@ -148,9 +194,51 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
     }
     let problems = crate::validate::lint(&model);
     let root = crate::validate::Paths::new(&model).ecosystem().remove(0);
-    let report = Report { command: "lint", root, problems, files: model.files.len(), notes: Vec::new() };
+    let report = Report { command: "lint", root, problems, files: model.files.len(), notes: Vec::new(), check: None };
     let sources = |_: Revision, path: &str| snapshot.read_text(path);
     emit(&report, args.output.format, &sources, color)
+}
+
+fn change_source(args: &CheckArgs) -> anyhow::Result<crate::authz::ChangeSource> {
+    let mut source = crate::authz::ChangeSource::default();
+    if let Some(repo) = &args.as_repo {
+        let (repo, branch) = crate::authz::ChangeSource::parse_repo(repo).map_err(|e| anyhow::anyhow!("--as-repo: {e}"))?;
+        source.repo = Some(repo);
+        source.branch = branch;
+    }
+    source.users.extend(args.as_user.iter().cloned());
+    if let Some(author) = &args.author {
+        source.author = Some(author.clone());
+        source.users.push(author.clone());
+    }
+    source.approvers = args.approver.clone();
+    source.users.extend(args.approver.iter().cloned());
+    source.teams = args.as_team.clone();
+    Ok(source)
+}
+
+fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
+    let source = change_source(args)?;
+    let repo = load::GitRepo::discover(&args.repo)?;
+    let root = args.root.clone().unwrap_or_else(|| repo.cwd_prefix.clone());
+    let config = crate::check::CheckConfig {
+        repo: &repo,
+        base: &args.base,
+        head: &args.head,
+        root: root.trim_matches('/'),
+        source,
+        load: load_options(&args.load),
+    };
+    let output = crate::check::check(&config, &load::ParseCache::default())?;
+    let ecosystem = if config.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", config.root) };
+    if output.head.read_text(&ecosystem).is_none() {
+        anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root", output.head.describe());
+    }
+    let sources = |revision: Revision, path: &str| match revision {
+        Revision::Base => output.base.read_text(path),
+        Revision::Head => output.head.read_text(path),
+    };
+    emit(&output.report, args.output.format, &sources, color)
 }
 
 /// Prints the report in `format` and returns the exit code of its outcome.
@@ -158,6 +246,10 @@ fn emit(report: &Report, format: Format, sources: &report::text::Sources<'_>, co
     let text = match format {
         Format::Text => report::text::render(report, sources, color),
         Format::Json => report::json::render(report),
+        Format::Sarif => report::sarif::render(report),
+        Format::Github => report::github::render(report),
+        Format::Gitlab => report::gitlab::render(report),
+        Format::Markdown => report::markdown::render(report),
     };
     print(&text)?;
     Ok(match report.outcome() {
@@ -173,11 +265,6 @@ fn print(text: &str) -> anyhow::Result<()> {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
         _ => Ok(()),
     }
-}
-
-#[allow(dead_code)]
-fn ecosystem_ref(name: &str) -> ObjectRef {
-    ObjectRef { kind: ObjectKind::Ecosystem, name: name.to_string(), location: None }
 }
 
 #[cfg(test)]

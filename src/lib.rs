@@ -3,7 +3,11 @@
 //! The model is loaded (`load`) into typed objects with spans (`model`), linted (`validate`)
 //! and reported (`report`). Nothing in a model is ever executed.
 
+pub mod authz;
+pub mod check;
 pub mod cli;
+pub mod compat;
+pub mod diff;
 pub mod load;
 pub mod model;
 pub mod problem;

@@ -72,7 +72,24 @@ rules! {
     SinkDeprecatedAllowed => "sink.deprecated-allowed",
     SinkNotProduction => "sink.not-production",
     AuthzUndeclared => "authz.undeclared",
+    AuthzUnauthorized => "authz.unauthorized",
+    AuthzUnknownSource => "authz.unknown-source",
+    AuthzFirstCommit => "authz.first-commit",
+    CompatColumnRemoved => "compat.column-removed",
+    CompatNotNullColumnAdded => "compat.not-null-column-added",
+    CompatPrimaryKeyChanged => "compat.primary-key-changed",
+    CompatPartitionChanged => "compat.partition-changed",
+    CompatNullabilityChanged => "compat.nullability-changed",
+    CompatTypeNarrowed => "compat.type-narrowed",
+    CompatClassificationChanged => "compat.classification-changed",
+    CompatDatasetRemoved => "compat.dataset-removed",
+    CompatDatastoreRemoved => "compat.datastore-removed",
+    CompatDeprecatedInUse => "compat.deprecated-in-use",
 }
+
+/// Where datasurface lives; rule docs are under `docs/rules/` there.
+pub const REPOSITORY_URL: &str = "https://github.com/datasurface/datasurface";
+pub const DOCS_BASE_URL: &str = "https://github.com/datasurface/datasurface/blob/main/docs/rules/";
 
 /// The shipped policy pack, as it is embedded in the binary.
 pub const DEFAULT_PACK: &str = include_str!("../policies/default.yaml");
@@ -105,6 +122,11 @@ impl Rule {
     /// The docs page of the rule, relative to the repository root.
     pub fn docs_path(self) -> String {
         format!("docs/rules/{}.md", self.id())
+    }
+
+    /// The docs page of the rule on the web.
+    pub fn docs_url(self) -> String {
+        format!("{DOCS_BASE_URL}{}.md", self.id())
     }
 
     fn info(self) -> Option<&'static RuleInfo> {

@@ -133,6 +133,7 @@ proptest! {
             problems,
             files: model.files.len(),
             notes: Vec::new(),
+            check: None,
         };
         let sources = |_, path: &str| snapshot.read_text(path);
         let _ = datasurface::report::text::render(&report, &sources, false);

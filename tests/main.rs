@@ -7,4 +7,5 @@ mod fuzz; // Mutated model files never make datasurface panic.
 mod lint_fixtures; // Every fixtures/lint case yields exactly its expected problems.
 mod loader; // Folder and git revision reads agree; revisions and layouts.
 mod registry; // Every rule has a docs page, a fixture and a policy-pack entry.
+mod scenarios; // Every fixtures/scenarios change reports its rules; text snapshots.
 mod schema; // The committed JSON Schema is current and matches the model files.

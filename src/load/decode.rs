@@ -44,7 +44,7 @@ pub const REQUIREMENTS_FIELDS: &[&str] = &["latency", "milestoning", "retention"
 pub const SINK_FIELDS: &[&str] = &["datastore", "dataset", "deprecationsAllowed"];
 
 /// Which kinds a file may hold, from its place in the layout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Place {
     Ecosystem,
     Zone,
@@ -546,7 +546,10 @@ impl Decoder<'_> {
             production_status: self.production_status(&f),
             deprecated: self.object(&f, "deprecated", Self::deprecation),
             capture,
-            datasets: self.objects(&f, "datasets", Self::dataset),
+            datasets: match f.get("datasets") {
+                Some(e) => Spanned::new(self.objects(&f, "datasets", Self::dataset), span_of(e)),
+                None => Spanned::new(Vec::new(), Span::at(f.pos)),
+            },
         })
     }
 

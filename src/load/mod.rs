@@ -69,8 +69,40 @@ pub enum EntryKind {
     Symlink,
 }
 
+/// Parsed files by blob id and place, shared by every load that uses it: a check parses each
+/// distinct blob once, although base and head hold almost the same blobs.
+#[derive(Default)]
+pub struct ParseCache {
+    files: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, decode::Place), Arc<ParsedFile>>>,
+}
+
+impl ParseCache {
+    pub fn get(&self, blob: &crate::model::BlobId, place: decode::Place) -> Option<Arc<ParsedFile>> {
+        self.files.lock().ok()?.get(&(*blob, place)).cloned()
+    }
+
+    pub fn insert(&self, blob: crate::model::BlobId, place: decode::Place, parsed: Arc<ParsedFile>) {
+        if let Ok(mut files) = self.files.lock() {
+            files.insert((blob, place), parsed);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.lock().map_or(0, |f| f.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Reads the model under `root` of `snapshot`.
 pub fn load(snapshot: &Snapshot, options: &Options) -> Result<Model, Error> {
+    load_cached(snapshot, options, &ParseCache::default())
+}
+
+/// Reads a model, taking parsed files from `cache` when their blob was parsed before.
+pub fn load_cached(snapshot: &Snapshot, options: &Options, cache: &ParseCache) -> Result<Model, Error> {
     let entries = snapshot.entries()?;
     let prefix = snapshot.prefix();
     let mut jobs: Vec<(String, Classified, SourceEntry)> = Vec::new();
@@ -84,7 +116,7 @@ pub fn load(snapshot: &Snapshot, options: &Options) -> Result<Model, Error> {
     }
     jobs.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let parsed = parse_all(snapshot, &jobs, options)?;
+    let parsed = parse_all(snapshot, &jobs, options, cache)?;
     Ok(assemble(prefix, jobs, parsed))
 }
 
@@ -93,7 +125,8 @@ fn parse_all(
     snapshot: &Snapshot,
     jobs: &[(String, Classified, SourceEntry)],
     options: &Options,
-) -> Result<Vec<ParsedFile>, Error> {
+    cache: &ParseCache,
+) -> Result<Vec<Arc<ParsedFile>>, Error> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -101,7 +134,7 @@ fn parse_all(
     .min(jobs.len().div_ceil(32))
     .max(1);
     let next = AtomicUsize::new(0);
-    let results: Vec<Result<Vec<(usize, ParsedFile)>, Error>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<(usize, Arc<ParsedFile>)>, Error>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -112,7 +145,19 @@ fn parse_all(
                         let Some((_, classified, entry)) = jobs.get(index) else {
                             break;
                         };
-                        done.push((index, parse_file(&reader, classified, entry, options)?));
+                        let cacheable = match (classified, &entry.blob) {
+                            (Classified::Model { place, .. }, Some(blob)) if entry.kind == EntryKind::File => Some((*place, *blob)),
+                            _ => None,
+                        };
+                        if let Some(parsed) = cacheable.and_then(|(place, blob)| cache.get(&blob, place)) {
+                            done.push((index, parsed));
+                            continue;
+                        }
+                        let parsed = Arc::new(parse_file(&reader, classified, entry, options)?);
+                        if let Some((place, blob)) = cacheable {
+                            cache.insert(blob, place, parsed.clone());
+                        }
+                        done.push((index, parsed));
                     }
                     Ok(done)
                 })
@@ -123,7 +168,7 @@ fn parse_all(
             .map(|w| w.join().unwrap_or_else(|_| Err(Error::Git { message: "a reader thread panicked".into() })))
             .collect()
     });
-    let mut parsed: Vec<Option<ParsedFile>> = (0..jobs.len()).map(|_| None).collect();
+    let mut parsed: Vec<Option<Arc<ParsedFile>>> = (0..jobs.len()).map(|_| None).collect();
     for result in results {
         for (index, file) in result? {
             parsed[index] = Some(file);
@@ -234,11 +279,10 @@ pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> Par
 }
 
 /// Places parsed files in a model, in path order.
-fn assemble(prefix: &str, jobs: Vec<(String, Classified, SourceEntry)>, parsed: Vec<ParsedFile>) -> Model {
+fn assemble(prefix: &str, jobs: Vec<(String, Classified, SourceEntry)>, parsed: Vec<Arc<ParsedFile>>) -> Model {
     let mut model = Model { root: prefix.to_string(), ..Model::default() };
     for ((path, classified, entry), parsed) in jobs.into_iter().zip(parsed) {
         let file = FileId(model.files.len() as u32);
-        let parsed = Arc::new(parsed);
         if let Classified::Model { zone, team, .. } = &classified {
             let scope = |zone: &Option<Arc<str>>| Scope {
                 zone: zone.clone().unwrap_or_else(|| Arc::from("")),

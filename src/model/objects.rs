@@ -17,7 +17,7 @@ pub type Name = Spanned<Str>;
 pub type SpannedList<T> = Spanned<Vec<Spanned<T>>>;
 
 /// The root document `ecosystem.yaml`.
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Ecosystem", transform = kind_ecosystem)]
 pub struct Ecosystem {
     #[schemars(skip)]
@@ -61,7 +61,7 @@ pub struct Owner {
 }
 
 /// A zone declared by the ecosystem, or a team declared by a zone: a name and its owner.
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Declaration")]
 pub struct Declaration {
     #[schemars(skip)]
@@ -72,7 +72,7 @@ pub struct Declaration {
 }
 
 /// An infrastructure vendor with its tree of locations.
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Vendor")]
 pub struct Vendor {
     #[schemars(skip)]
@@ -87,10 +87,10 @@ pub struct Vendor {
 }
 
 /// Children of a location tree node, by name.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LocationTree(pub Vec<Location>);
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Location {
     pub name: Name,
     pub children: LocationTree,
@@ -120,7 +120,7 @@ pub enum CredentialStoreKind {
     Vault,
 }
 
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "CredentialStore")]
 pub struct CredentialStore {
     #[schemars(skip)]
@@ -134,7 +134,7 @@ pub struct CredentialStore {
     pub documentation: Option<Spanned<String>>,
 }
 
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Platform")]
 pub struct Platform {
     #[schemars(skip)]
@@ -148,7 +148,7 @@ pub struct Platform {
 }
 
 /// `zones/<zone>/zone.yaml`.
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "GovernanceZone", transform = kind_zone)]
 pub struct GovernanceZone {
     #[schemars(skip)]
@@ -163,7 +163,7 @@ pub struct GovernanceZone {
 }
 
 /// What a zone allows for its containers, datasets and dataset groups.
-#[derive(Clone, Debug, Default, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Policies")]
 pub struct Policies {
     /// Location keys `vendor:path/sub`; a key covers everything beneath it.
@@ -174,7 +174,7 @@ pub struct Policies {
 }
 
 /// An allow list and a deny list. Without `allowed` everything not denied is allowed.
-#[derive(Clone, Debug, Default, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Policy")]
 pub struct Policy {
     #[schemars(skip)]
@@ -184,7 +184,7 @@ pub struct Policy {
 }
 
 /// `zones/<zone>/teams/<team>/team.yaml`.
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Team", transform = kind_team)]
 pub struct Team {
     #[schemars(skip)]
@@ -214,7 +214,7 @@ impl ContainerKind {
 }
 
 /// A data container: a service that holds data (`kafka` with `bootstrap`, databases with `host`).
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Container")]
 pub struct Container {
     #[schemars(skip)]
@@ -251,7 +251,7 @@ pub struct Deprecation {
 }
 
 /// A file of a team folder with `kind: Datastore`.
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Datastore", transform = kind_datastore)]
 pub struct Datastore {
     #[schemars(skip)]
@@ -265,8 +265,8 @@ pub struct Datastore {
     /// How the data arrives.
     #[schemars(required)]
     pub capture: Option<Capture>,
-    #[schemars(default)]
-    pub datasets: Vec<Dataset>,
+    #[schemars(default, with = "Vec<Dataset>")]
+    pub datasets: Spanned<Vec<Dataset>>,
 }
 
 impl Datastore {
@@ -292,7 +292,7 @@ pub enum TopicMapping {
 }
 
 /// How a datastore's data arrives (ingestion metadata).
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Capture")]
 pub struct Capture {
     #[schemars(skip)]
@@ -322,7 +322,7 @@ impl JsonSchema for NameMap {
 }
 
 /// When a capture runs: on a schedule or when told to.
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(untagged, title = "Trigger")]
 pub enum Trigger {
     Cron {
@@ -338,7 +338,7 @@ pub enum Trigger {
     },
 }
 
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Dataset")]
 pub struct Dataset {
     #[schemars(skip)]
@@ -353,7 +353,7 @@ pub struct Dataset {
     pub schema: Option<Schema>,
 }
 
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Schema")]
 pub struct Schema {
     #[schemars(skip)]
@@ -363,7 +363,7 @@ pub struct Schema {
     pub columns: Spanned<Vec<Column>>,
 }
 
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Column")]
 pub struct Column {
     #[schemars(skip)]
@@ -386,7 +386,7 @@ impl Column {
 }
 
 /// A file of a team folder with `kind: Workspace`.
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Workspace", transform = kind_workspace)]
 pub struct Workspace {
     #[schemars(skip)]
@@ -408,7 +408,7 @@ impl Workspace {
     }
 }
 
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "DatasetGroup")]
 pub struct DatasetGroup {
     #[schemars(skip)]
@@ -437,7 +437,7 @@ pub enum Milestoning {
     Forensic,
 }
 
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Requirements")]
 pub struct Requirements {
     #[schemars(skip)]
@@ -457,7 +457,7 @@ pub enum DeprecationsAllowed {
     Allowed,
 }
 
-#[derive(Clone, Debug, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Sink")]
 pub struct Sink {
     #[schemars(skip)]

@@ -15,7 +15,7 @@ pub fn render(report: &Report) -> String {
 }
 
 pub fn to_value(report: &Report) -> Value {
-    json!({
+    let mut value = json!({
         "version": VERSION,
         "tool": {"name": "datasurface", "version": env!("CARGO_PKG_VERSION")},
         "command": report.command,
@@ -27,7 +27,27 @@ pub fn to_value(report: &Report) -> Value {
         "notes": report.notes,
         "problems": report.problems.iter().map(problem).collect::<Vec<_>>(),
         "tree": tree(&report.tree()),
-    })
+    });
+    if let Some(check) = &report.check {
+        value["check"] = json!({
+            "base": check.base_rev,
+            "head": check.head_rev,
+            "base_commit": check.base_commit,
+            "head_commit": check.head_commit,
+            "source": check.source,
+            "changes": check.changes.iter().map(|c| json!({
+                "object": c.object, "change": c.verb, "scope": c.scope, "details": c.details,
+            })).collect::<Vec<_>>(),
+            "impact": check.impact.iter().map(|i| json!({
+                "dataset": i.dataset,
+                "change": i.change,
+                "consumers": i.consumers.iter().map(|c| json!({
+                    "workspace": c.workspace, "group": c.group, "team": c.team, "owner": c.owner, "approved_by": c.approved_by,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+    }
+    value
 }
 
 pub fn problem(problem: &Problem) -> Value {

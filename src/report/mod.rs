@@ -1,7 +1,11 @@
 //! The result of a run and its renderings. Serialization lives here, at the edge: the JSON
 //! report is contract (MODEL.md §6), so `json` builds it by hand from `Report`.
 
+pub mod github;
+pub mod gitlab;
 pub mod json;
+pub mod markdown;
+pub mod sarif;
 pub mod text;
 
 use crate::problem::{ObjectRef, Problem, Severity};
@@ -18,6 +22,44 @@ pub struct Report {
     pub files: usize,
     /// Plain sentences about the run as a whole, shown above the problems.
     pub notes: Vec<String>,
+    /// For `check`: what changed and whom it affects.
+    pub check: Option<CheckSummary>,
+}
+
+/// What a check compared and found, beside the problems.
+#[derive(Clone, Debug, Default)]
+pub struct CheckSummary {
+    pub base_rev: String,
+    pub head_rev: String,
+    /// Full commit ids, when known.
+    pub base_commit: Option<String>,
+    pub head_commit: Option<String>,
+    /// The change source in words.
+    pub source: String,
+    pub changes: Vec<ChangeLine>,
+    pub impact: Vec<crate::compat::Impact>,
+    /// Changed model files with their text in base and head (bounded), for the Markdown diff.
+    pub files: Vec<FileDiff>,
+}
+
+/// One changed object, in plain words.
+#[derive(Clone, Debug)]
+pub struct ChangeLine {
+    /// `Datastore customers`.
+    pub object: String,
+    /// `added`, `removed`, `changed`, `moved`.
+    pub verb: &'static str,
+    /// `team usa/northwind`, or `team usa/a → team usa/b` for a move.
+    pub scope: String,
+    /// Field-level changes: `column email removed`, `type varchar(32) → varchar(64)`.
+    pub details: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FileDiff {
+    pub path: String,
+    pub base: Option<String>,
+    pub head: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,23 +22,26 @@ pub fn lint(model: &Model) -> Vec<Problem> {
     let mut cx = Ctx { model, index: &index, paths: Paths::new(model), problems: Vec::new() };
     rules::run(&mut cx);
     let mut problems = cx.problems;
-    assign_owners(&index, model, &mut problems);
+    assign_owners(model, &mut problems);
     sort(&mut problems);
     problems
 }
 
-/// Names, on each problem, the owner of its object as the model declares it: the team's
-/// owner for anything in a team folder, the zone's for a zone, else the ecosystem's.
-fn assign_owners(index: &Index<'_>, model: &Model, problems: &mut [Problem]) {
+/// Names, on each problem without one, the owner of its object as `model` declares it: the
+/// team's owner for anything in a team folder, the zone's for a zone, else the ecosystem's.
+pub fn assign_owners(model: &Model, problems: &mut [Problem]) {
     use crate::problem::ObjectKind;
+    let zone_declaration = |zone: &str| model.ecosystem().and_then(|e| e.zones.iter().find(|d| &*d.name.value == zone));
+    let team_declaration =
+        |zone: &str, team: &str| model.zone(zone).and_then(|z| z.value.teams.iter().find(|d| &*d.name.value == team));
     for problem in problems.iter_mut().filter(|p| p.owner.is_none()) {
         let team = problem.path.iter().find(|o| o.kind == ObjectKind::Team);
         let zone = problem.path.iter().find(|o| o.kind == ObjectKind::Zone);
         let owner = match (team, zone) {
             (Some(team), _) => {
-                team.name.split_once('/').and_then(|(z, t)| index.team_declaration(z, t)).and_then(|d| d.owner.as_ref())
+                team.name.split_once('/').and_then(|(z, t)| team_declaration(z, t)).and_then(|d| d.owner.as_ref())
             }
-            (None, Some(zone)) => index.zone_declarations.get(zone.name.as_str()).and_then(|d| d.owner.as_ref()),
+            (None, Some(zone)) => zone_declaration(&zone.name).and_then(|d| d.owner.as_ref()),
             (None, None) => model.ecosystem().and_then(|e| e.owner.as_ref()),
         };
         problem.owner = owner.map(ToString::to_string);

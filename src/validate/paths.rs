@@ -1,19 +1,26 @@
 //! Object paths (ecosystem → zone → team → object) for problems, built only when reporting.
 
 use crate::model::{Column, Dataset, DatasetGroup, Datastore, FileId, Model, Placed, Pos, Scope, Sink, Workspace};
-use crate::problem::{Location, ObjectKind, ObjectRef};
+use crate::problem::{Location, ObjectKind, ObjectRef, Revision};
 
 pub struct Paths<'m> {
     model: &'m Model,
+    revision: Revision,
 }
 
 impl<'m> Paths<'m> {
+    /// Paths into a head model (what lint and most check problems are about).
     pub fn new(model: &'m Model) -> Paths<'m> {
-        Paths { model }
+        Paths { model, revision: Revision::Head }
     }
 
-    fn at(&self, file: FileId, pos: Pos) -> Option<Location> {
-        Some(Location::head(self.model.path(file), pos))
+    /// Paths into the base model of a check, for things that are gone from the head.
+    pub fn base(model: &'m Model) -> Paths<'m> {
+        Paths { model, revision: Revision::Base }
+    }
+
+    pub fn at(&self, file: FileId, pos: Pos) -> Option<Location> {
+        Some(Location { file: self.model.path(file).clone(), pos, revision: self.revision })
     }
 
     fn object(&self, kind: ObjectKind, name: String, file: FileId, pos: Pos) -> ObjectRef {

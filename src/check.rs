@@ -1,0 +1,118 @@
+//! `check`: load base and head, lint the head, then diff, authorization and compatibility.
+//!
+//! Base and head are read through one `ParseCache`, so each distinct blob is parsed once.
+
+use crate::authz::{self, ChangeSource};
+use crate::diff::{self, ChangeKind, DocChange, DocRef};
+use crate::load::{self, GitRepo, ParseCache, Snapshot};
+use crate::report::{ChangeLine, CheckSummary, FileDiff, Report};
+use crate::validate::{self, Paths};
+
+/// Everything a check needs.
+pub struct CheckConfig<'a> {
+    pub repo: &'a GitRepo,
+    pub base: &'a str,
+    pub head: &'a str,
+    /// The model root inside the repository (`""` for the root).
+    pub root: &'a str,
+    pub source: ChangeSource,
+    pub load: load::Options,
+}
+
+/// The report, and the two snapshots for rendering source snippets.
+pub struct CheckOutput {
+    pub report: Report,
+    pub base: Snapshot,
+    pub head: Snapshot,
+}
+
+/// Most changed files whose text goes into the report, and most bytes per file.
+const MAX_DIFF_FILES: usize = 40;
+const MAX_DIFF_FILE_BYTES: usize = 256 * 1024;
+
+pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput, load::Error> {
+    let base_snapshot = config.repo.snapshot(config.base, config.root)?;
+    let head_snapshot = config.repo.snapshot(config.head, config.root)?;
+    let head = load::load_cached(&head_snapshot, &config.load, cache)?;
+    let base = load::load_cached(&base_snapshot, &config.load, cache)?;
+
+    let mut problems = validate::lint(&head);
+    let diff = diff::diff(&base, &head);
+    let source = &config.source;
+    let mut notes = Vec::new();
+    let first_commit = authz::is_first_commit(&base);
+    problems.extend(authz::check(&diff, source));
+    let mut impact = Vec::new();
+    if first_commit {
+        notes.push(format!("{} has no ecosystem.yaml: this change creates the model.", base_snapshot.describe()));
+    } else {
+        let (mut compat, impacts) = crate::compat::check(&diff, source);
+        // Breaking changes name the producer's owner as recorded in the base.
+        validate::assign_owners(&base, &mut compat);
+        problems.extend(compat);
+        impact = impacts;
+    }
+    validate::sort(&mut problems);
+    notes.push(format!(
+        "{} model {} changed between {} and {}; change source: {}.",
+        diff.changes.len(),
+        if diff.changes.len() == 1 { "object" } else { "objects" },
+        config.base,
+        config.head,
+        source.describe()
+    ));
+
+    let summary = CheckSummary {
+        base_rev: config.base.to_string(),
+        head_rev: config.head.to_string(),
+        base_commit: config.repo.resolve(config.base).ok(),
+        head_commit: config.repo.resolve(config.head).ok(),
+        source: source.describe(),
+        changes: diff.changes.iter().map(change_line).collect(),
+        impact,
+        files: file_diffs(&diff.changed_files, &base_snapshot, &head_snapshot),
+    };
+    let root = Paths::new(&head).ecosystem().remove(0);
+    let report = Report { command: "check", root, problems, files: head.files.len(), notes, check: Some(summary) };
+    Ok(CheckOutput { report, base: base_snapshot, head: head_snapshot })
+}
+
+fn scope_words(doc: &DocRef<'_>) -> String {
+    let scope = doc.scope();
+    match (&scope.team, scope.zone.is_empty()) {
+        (_, true) => "the ecosystem".into(),
+        (Some(team), false) => format!("team {}/{team}", scope.zone),
+        (None, false) => format!("zone {}", scope.zone),
+    }
+}
+
+fn change_line(change: &DocChange<'_>) -> ChangeLine {
+    let doc = change.head.or(change.base).expect("a change has a side");
+    let object = match doc {
+        DocRef::Ecosystem(_, e) => format!("Ecosystem {}", e.name),
+        DocRef::Zone(z) => format!("Zone {}", z.scope.zone),
+        DocRef::Team(t) => format!("Team {}/{}", t.scope.zone, t.scope.team.as_deref().unwrap_or_default()),
+        DocRef::Datastore(d) => format!("Datastore {}", d.name),
+        DocRef::Workspace(w) => format!("Workspace {}", w.name),
+    };
+    let scope = match (change.kind, &change.base, &change.head) {
+        (ChangeKind::Moved, Some(base), Some(head)) => format!("{} → {}", scope_words(base), scope_words(head)),
+        _ => scope_words(&doc),
+    };
+    let verb = match change.kind {
+        ChangeKind::Added => "added",
+        ChangeKind::Removed => "removed",
+        ChangeKind::Modified => "changed",
+        ChangeKind::Moved => "moved",
+    };
+    ChangeLine { object, verb, scope, details: change.fields.iter().map(|f| format!("{}: {}", f.path, f.description)).collect() }
+}
+
+fn file_diffs(paths: &[std::sync::Arc<str>], base: &Snapshot, head: &Snapshot) -> Vec<FileDiff> {
+    let bounded = |text: Option<String>| text.filter(|t| t.len() <= MAX_DIFF_FILE_BYTES);
+    paths
+        .iter()
+        .take(MAX_DIFF_FILES)
+        .map(|path| FileDiff { path: path.to_string(), base: bounded(base.read_text(path)), head: bounded(head.read_text(path)) })
+        .collect()
+}

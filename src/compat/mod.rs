@@ -1,0 +1,166 @@
+//! Backward-compatible schema evolution (MODEL.md §5), rule ids `compat.*`.
+//!
+//! Rules report facts about one datastore or dataset pair; `apply_policy` then decides the
+//! severity in one place: a breaking change is an error naming every affected workspace and
+//! its owner, a warning when nothing consumes the dataset, and info when every affected
+//! owner approved (the change source satisfies each owner as recorded in the base).
+
+mod rules;
+pub mod widening;
+
+use std::collections::HashMap;
+
+use crate::authz::ChangeSource;
+use crate::diff::{ChangeKind, DocRef, Diff};
+use crate::model::{Datastore, Model, Owner, Placed, Workspace};
+use crate::problem::{Problem, Severity};
+
+/// A workspace's dataset group that sinks a dataset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consumer {
+    pub workspace: String,
+    pub group: String,
+    /// The workspace's team, `zone/team`.
+    pub team: String,
+    /// The team owner, as declared.
+    pub owner: String,
+    /// What in the change source satisfies the owner, if anything.
+    pub approved_by: Option<String>,
+}
+
+/// For one changed dataset, who consumes it.
+#[derive(Clone, Debug)]
+pub struct Impact {
+    /// `datastore/dataset`.
+    pub dataset: String,
+    /// `modified`, `removed`, `deprecated`, ...
+    pub change: String,
+    pub consumers: Vec<Consumer>,
+}
+
+/// The sinks of a model by dataset, built once.
+pub struct Consumers<'m> {
+    model: &'m Model,
+    by_dataset: HashMap<(&'m str, &'m str), Vec<(&'m Placed<Workspace>, &'m str, bool)>>,
+}
+
+impl<'m> Consumers<'m> {
+    pub fn new(model: &'m Model) -> Consumers<'m> {
+        let mut by_dataset: HashMap<(&str, &str), Vec<(&Placed<Workspace>, &str, bool)>> = HashMap::new();
+        for workspace in &model.workspaces {
+            for group in &workspace.dataset_groups {
+                for sink in &group.sinks {
+                    let entry = by_dataset.entry((&*sink.datastore.value, &*sink.dataset.value)).or_default();
+                    if !entry.iter().any(|(w, g, _)| std::ptr::eq(*w, workspace) && *g == &*group.name.value) {
+                        entry.push((workspace, &*group.name.value, sink.allows_deprecations()));
+                    }
+                }
+            }
+        }
+        Consumers { model, by_dataset }
+    }
+
+    /// The dataset groups that sink `store/dataset`, with whether each allows deprecations.
+    pub fn of<'s>(&'s self, store: &'s str, dataset: &'s str) -> &'s [(&'m Placed<Workspace>, &'m str, bool)] {
+        self.by_dataset.get(&(store, dataset)).map_or(&[], |v| &v[..])
+    }
+
+    /// The owner of a workspace, from its team's declaration in this model.
+    pub fn owner_of(&self, workspace: &Placed<Workspace>) -> Option<&'m Owner> {
+        let team = workspace.scope.team.as_deref()?;
+        let zone = self.model.zone(&workspace.scope.zone)?;
+        zone.value.teams.iter().find(|d| &*d.name.value == team)?.owner.as_ref()
+    }
+
+    pub fn consumer(&self, workspace: &Placed<Workspace>, group: &str, source: &ChangeSource) -> Consumer {
+        let owner = self.owner_of(workspace);
+        Consumer {
+            workspace: workspace.name.to_string(),
+            group: group.to_string(),
+            team: format!("{}/{}", workspace.scope.zone, workspace.scope.team.as_deref().unwrap_or_default()),
+            owner: owner.map_or("(no owner declared)".into(), ToString::to_string),
+            approved_by: owner.and_then(|o| source.satisfies(o)),
+        }
+    }
+}
+
+/// A breaking change found by a rule, before its severity is decided.
+pub(crate) struct Finding {
+    pub problem: Problem,
+    /// The workspaces it breaks.
+    pub consumers: Vec<Consumer>,
+}
+
+/// Runs every compat rule over the datastores that exist in base (the rules need a base).
+pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impact>) {
+    let base_consumers = Consumers::new(diff.base);
+    let head_consumers = Consumers::new(diff.head);
+    let cx = rules::Cx { diff, source, base: &base_consumers, head: &head_consumers };
+    let mut findings = Vec::new();
+    let mut impacts = Vec::new();
+    for change in &diff.changes {
+        let (base_store, head_store) = match (&change.base, &change.head) {
+            (Some(DocRef::Datastore(b)), head) => (*b, head.and_then(|h| if let DocRef::Datastore(h) = h { Some(h) } else { None })),
+            (None, Some(DocRef::Datastore(h))) => {
+                impacts.extend(added_impacts(h));
+                continue;
+            }
+            _ => continue,
+        };
+        match head_store {
+            None => rules::datastore_removed(&cx, base_store, &mut findings, &mut impacts),
+            Some(head_store) => {
+                debug_assert!(matches!(change.kind, ChangeKind::Modified | ChangeKind::Moved));
+                rules::datastore_pair(&cx, base_store, head_store, &mut findings, &mut impacts);
+            }
+        }
+    }
+    (findings.into_iter().map(apply_policy).collect(), impacts)
+}
+
+fn added_impacts(store: &Placed<Datastore>) -> Vec<Impact> {
+    store
+        .datasets
+        .iter()
+        .map(|d| Impact { dataset: format!("{}/{}", store.name, d.name), change: "added".into(), consumers: Vec::new() })
+        .collect()
+}
+
+/// Decides a breaking change's severity from who it affects and who approved.
+fn apply_policy(finding: Finding) -> Problem {
+    let Finding { mut problem, consumers } = finding;
+    problem.affected = consumers.iter().map(|c| format!("Workspace {}", c.workspace)).collect();
+    problem.affected.dedup();
+    if consumers.is_empty() {
+        problem.severity = Severity::Warning;
+        problem.message.push_str("; no workspace consumes it, so nothing breaks yet");
+        return problem;
+    }
+    if consumers.iter().all(|c| c.approved_by.is_some()) {
+        problem.severity = Severity::Info;
+        let approvals: Vec<String> = consumers
+            .iter()
+            .map(|c| format!("{} for workspace {}", c.approved_by.as_deref().unwrap_or_default(), c.workspace))
+            .collect();
+        problem.message.push_str(&format!("; approved by every affected owner ({})", dedup(approvals).join(", ")));
+        return problem;
+    }
+    problem.severity = Severity::Error;
+    let broken: Vec<String> = consumers
+        .iter()
+        .filter(|c| c.approved_by.is_none())
+        .map(|c| format!("workspace {} (team {}, owner {})", c.workspace, c.team, c.owner))
+        .collect();
+    problem.message.push_str(&format!("; this breaks {}", dedup(broken).join(", ")));
+    problem.help = Some(
+        problem.help.take().unwrap_or_default()
+            + " Or have the owner of every affected workspace approve the change.",
+    );
+    problem
+}
+
+fn dedup(mut items: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|i| seen.insert(i.clone()));
+    items
+}

@@ -1,0 +1,409 @@
+//! Pairs the documents of a base and a head model and says what changed, down to fields.
+//!
+//! Documents are paired by what identifies them: the ecosystem, a zone or team by its folder,
+//! a datastore or workspace by its ecosystem-unique name. A document in a file whose blob is
+//! the same in both revisions is unchanged and never compared, so a check costs the changed
+//! files, not the model. Moving a document to another file of the same team is not a change.
+//! Knows nothing about rules or owners.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::model::{
+    Column, Container, Dataset, DatasetGroup, Datastore, Declaration, Ecosystem, FileId, GovernanceZone, Model, Placed,
+    Pos, Scope, Sink, Team, Workspace,
+};
+
+/// What identifies a document across revisions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocKey {
+    Ecosystem,
+    Zone(Arc<str>),
+    Team(Arc<str>, Arc<str>),
+    Datastore(Box<str>),
+    Workspace(Box<str>),
+}
+
+/// A document of one revision.
+#[derive(Clone, Copy, Debug)]
+pub enum DocRef<'m> {
+    Ecosystem(FileId, &'m Ecosystem),
+    Zone(&'m Placed<GovernanceZone>),
+    Team(&'m Placed<Team>),
+    Datastore(&'m Placed<Datastore>),
+    Workspace(&'m Placed<Workspace>),
+}
+
+impl<'m> DocRef<'m> {
+    pub fn file(&self) -> FileId {
+        match self {
+            DocRef::Ecosystem(file, _) => *file,
+            DocRef::Zone(p) => p.file,
+            DocRef::Team(p) => p.file,
+            DocRef::Datastore(p) => p.file,
+            DocRef::Workspace(p) => p.file,
+        }
+    }
+
+    /// The zone and team folders the document is in (`zone` empty for the ecosystem).
+    pub fn scope(&self) -> Scope {
+        match self {
+            DocRef::Ecosystem(..) => Scope { zone: Arc::from(""), team: None },
+            DocRef::Zone(p) => p.scope.clone(),
+            DocRef::Team(p) => p.scope.clone(),
+            DocRef::Datastore(p) => p.scope.clone(),
+            DocRef::Workspace(p) => p.scope.clone(),
+        }
+    }
+
+    /// The position of the document's `name` value.
+    pub fn name_pos(&self) -> Pos {
+        match self {
+            DocRef::Ecosystem(_, e) => e.name.span.value,
+            DocRef::Zone(p) => p.name.span.value,
+            DocRef::Team(p) => p.name.span.value,
+            DocRef::Datastore(p) => p.name.span.value,
+            DocRef::Workspace(p) => p.name.span.value,
+        }
+    }
+
+    fn same(&self, other: &DocRef<'_>) -> bool {
+        match (self, other) {
+            (DocRef::Ecosystem(_, a), DocRef::Ecosystem(_, b)) => a == b,
+            (DocRef::Zone(a), DocRef::Zone(b)) => a.value == b.value,
+            (DocRef::Team(a), DocRef::Team(b)) => a.value == b.value,
+            (DocRef::Datastore(a), DocRef::Datastore(b)) => a.value == b.value,
+            (DocRef::Workspace(a), DocRef::Workspace(b)) => a.value == b.value,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Modified,
+    /// A datastore or workspace now in another team folder (perhaps also modified).
+    Moved,
+}
+
+/// One changed field or sub-object, with where it is in each revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldChange {
+    /// Where in the document: `datasets[customers].columns[email].type`.
+    pub path: String,
+    pub kind: FieldChangeKind,
+    /// Where it was in the base.
+    pub base: Option<Pos>,
+    /// Where it is in the head; for something removed, its nearest surviving parent.
+    pub head: Option<Pos>,
+    /// In plain words: `type varchar(32) → varchar(64)`.
+    pub description: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldChangeKind {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// A document that differs between base and head.
+#[derive(Clone, Debug)]
+pub struct DocChange<'m> {
+    pub kind: ChangeKind,
+    pub key: DocKey,
+    pub base: Option<DocRef<'m>>,
+    pub head: Option<DocRef<'m>>,
+    pub fields: Vec<FieldChange>,
+}
+
+impl DocChange<'_> {
+    /// The head position of the first change, or the document's name in the head.
+    pub fn head_pos(&self) -> Option<Pos> {
+        let head = self.head.as_ref()?;
+        Some(self.fields.iter().find_map(|f| f.head).unwrap_or_else(|| head.name_pos()))
+    }
+}
+
+/// Everything that changed from `base` to `head`.
+#[derive(Debug)]
+pub struct Diff<'m> {
+    pub base: &'m Model,
+    pub head: &'m Model,
+    pub changes: Vec<DocChange<'m>>,
+    /// Paths of model files whose content differs (added, removed or modified), sorted.
+    pub changed_files: Vec<Arc<str>>,
+}
+
+fn documents(model: &Model) -> impl Iterator<Item = (DocKey, DocRef<'_>)> {
+    let ecosystem = model.ecosystem.as_ref().map(|(file, e)| (DocKey::Ecosystem, DocRef::Ecosystem(*file, e)));
+    let zones = model.zones.iter().map(|z| (DocKey::Zone(z.scope.zone.clone()), DocRef::Zone(z)));
+    let teams = model.teams.iter().map(|t| {
+        (DocKey::Team(t.scope.zone.clone(), t.scope.team.clone().unwrap_or_else(|| Arc::from(""))), DocRef::Team(t))
+    });
+    let stores = model.datastores.iter().map(|d| (DocKey::Datastore(d.name.value.clone()), DocRef::Datastore(d)));
+    let workspaces = model.workspaces.iter().map(|w| (DocKey::Workspace(w.name.value.clone()), DocRef::Workspace(w)));
+    ecosystem.into_iter().chain(zones).chain(teams).chain(stores).chain(workspaces)
+}
+
+pub fn diff<'m>(base: &'m Model, head: &'m Model) -> Diff<'m> {
+    // Files whose bytes are the same in both revisions hold the same documents.
+    let base_blobs: HashMap<&str, Option<crate::model::BlobId>> =
+        base.files.iter().map(|f| (&*f.path, f.blob)).collect();
+    let unchanged = |model: &Model, file: FileId, other: &HashMap<&str, Option<crate::model::BlobId>>| {
+        let source = &model.files[file.0 as usize];
+        source.blob.is_some() && other.get(&*source.path).is_some_and(|b| *b == source.blob)
+    };
+    let head_blobs: HashMap<&str, Option<crate::model::BlobId>> =
+        head.files.iter().map(|f| (&*f.path, f.blob)).collect();
+    let mut changed_files: Vec<Arc<str>> = head
+        .files
+        .iter()
+        .filter(|f| f.blob.is_none() || base_blobs.get(&*f.path) != Some(&f.blob))
+        .map(|f| f.path.clone())
+        .chain(base.files.iter().filter(|f| !head_blobs.contains_key(&*f.path)).map(|f| f.path.clone()))
+        .collect();
+    changed_files.sort();
+    changed_files.dedup();
+
+    let mut base_docs: HashMap<DocKey, DocRef<'m>> = HashMap::new();
+    for (key, doc) in documents(base) {
+        base_docs.entry(key).or_insert(doc);
+    }
+    let mut seen: HashSet<DocKey> = HashSet::new();
+    let mut changes = Vec::new();
+    for (key, head_doc) in documents(head) {
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        if unchanged(head, head_doc.file(), &base_blobs) {
+            continue;
+        }
+        match base_docs.get(&key) {
+            None => changes.push(DocChange { kind: ChangeKind::Added, key, base: None, head: Some(head_doc), fields: Vec::new() }),
+            Some(base_doc) => {
+                let moved = base_doc.scope() != head_doc.scope();
+                if !moved && base_doc.same(&head_doc) {
+                    continue;
+                }
+                let fields = fields(base_doc, &head_doc);
+                let kind = if moved { ChangeKind::Moved } else { ChangeKind::Modified };
+                changes.push(DocChange { kind, key, base: Some(*base_doc), head: Some(head_doc), fields });
+            }
+        }
+    }
+    for (key, base_doc) in documents(base) {
+        if seen.contains(&key) || unchanged(base, base_doc.file(), &head_blobs) {
+            continue;
+        }
+        seen.insert(key.clone());
+        changes.push(DocChange { kind: ChangeKind::Removed, key, base: Some(base_doc), head: None, fields: Vec::new() });
+    }
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
+    Diff { base, head, changes, changed_files }
+}
+
+fn fields(base: &DocRef<'_>, head: &DocRef<'_>) -> Vec<FieldChange> {
+    let mut acc = Fields { out: Vec::new(), prefix: String::new() };
+    match (base, head) {
+        (DocRef::Ecosystem(_, b), DocRef::Ecosystem(_, h)) => acc.ecosystem(b, h),
+        (DocRef::Zone(b), DocRef::Zone(h)) => acc.zone(b, h),
+        (DocRef::Team(b), DocRef::Team(h)) => acc.team(b, h),
+        (DocRef::Datastore(b), DocRef::Datastore(h)) => acc.datastore(b, h),
+        (DocRef::Workspace(b), DocRef::Workspace(h)) => acc.workspace(b, h),
+        _ => {}
+    }
+    acc.out
+}
+
+/// Collects field changes under a path prefix.
+struct Fields {
+    out: Vec<FieldChange>,
+    prefix: String,
+}
+
+fn show<T: std::fmt::Debug>(value: &T) -> String {
+    format!("{value:?}")
+}
+
+impl Fields {
+    fn path(&self, field: &str) -> String {
+        if self.prefix.is_empty() { field.to_string() } else { format!("{}.{field}", self.prefix) }
+    }
+
+    fn push(&mut self, field: &str, kind: FieldChangeKind, base: Option<Pos>, head: Option<Pos>, description: String) {
+        let path = self.path(field);
+        self.out.push(FieldChange { path, kind, base, head, description });
+    }
+
+    /// A field whose value changed, was set or was unset.
+    fn value<T: PartialEq>(
+        &mut self,
+        field: &str,
+        base: &T,
+        head: &T,
+        positions: (Option<Pos>, Option<Pos>),
+        render: impl Fn(&T) -> String,
+    ) {
+        if base != head {
+            let description = format!("{field} {} → {}", render(base), render(head));
+            self.push(field, FieldChangeKind::Changed, positions.0, positions.1, description);
+        }
+    }
+
+    fn nested(&mut self, prefix: String, run: impl FnOnce(&mut Self)) {
+        let saved = std::mem::replace(&mut self.prefix, prefix);
+        run(self);
+        self.prefix = saved;
+    }
+
+    /// Pairs two lists by name; `changed` compares a pair. Removed items point at `head_parent`.
+    #[allow(clippy::too_many_arguments)]
+    fn list<T: PartialEq>(
+        &mut self,
+        field: &str,
+        what: &str,
+        base: &[T],
+        head: &[T],
+        head_parent: Pos,
+        name: impl Fn(&T) -> &str,
+        pos: impl Fn(&T) -> Pos,
+        mut changed: impl FnMut(&mut Self, &T, &T),
+    ) {
+        let head_by_name: HashMap<&str, &T> = head.iter().map(|h| (name(h), h)).collect();
+        let base_by_name: HashMap<&str, &T> = base.iter().map(|b| (name(b), b)).collect();
+        for item in base {
+            match head_by_name.get(name(item)) {
+                None => {
+                    let description = format!("{what} {} removed", name(item));
+                    self.push(&format!("{field}[{}]", name(item)), FieldChangeKind::Removed, Some(pos(item)), Some(head_parent), description);
+                }
+                Some(other) if *other != item => {
+                    let prefix = self.path(&format!("{field}[{}]", name(item)));
+                    let before = self.out.len();
+                    self.nested(prefix, |acc| changed(acc, item, other));
+                    if self.out.len() == before {
+                        let description = format!("{what} {} changed", name(item));
+                        self.push(&format!("{field}[{}]", name(item)), FieldChangeKind::Changed, Some(pos(item)), Some(pos(other)), description);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for item in head {
+            if !base_by_name.contains_key(name(item)) {
+                let description = format!("{what} {} added", name(item));
+                self.push(&format!("{field}[{}]", name(item)), FieldChangeKind::Added, None, Some(pos(item)), description);
+            }
+        }
+    }
+
+    fn ecosystem(&mut self, base: &Ecosystem, head: &Ecosystem) {
+        let at = |e: &Ecosystem| e.name.span.value;
+        self.value("name", &base.name, &head.name, (Some(at(base)), Some(at(head))), |n| n.to_string());
+        self.value("owner", &base.owner, &head.owner, owner_pos(base.owner.as_ref(), head.owner.as_ref()), |o| owner_text(o.as_ref()));
+        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        let parent = head.span.value;
+        self.list("vendors", "vendor", &base.vendors, &head.vendors, parent, |v| &v.name, |v| v.span.value, |_, _, _| {});
+        self.list("credentialStores", "credential store", &base.credential_stores, &head.credential_stores, parent, |c| &c.name, |c| c.span.value, |_, _, _| {});
+        self.list("platforms", "platform", &base.platforms, &head.platforms, parent, |p| &p.name, |p| p.span.value, |_, _, _| {});
+        self.list("zones", "zone declaration", &base.zones, &head.zones, parent, |z| &z.name, |z| z.span.value, Self::declaration);
+    }
+
+    fn declaration(&mut self, base: &Declaration, head: &Declaration) {
+        self.value("owner", &base.owner, &head.owner, owner_pos(base.owner.as_ref(), head.owner.as_ref()), |o| owner_text(o.as_ref()));
+    }
+
+    fn zone(&mut self, base: &GovernanceZone, head: &GovernanceZone) {
+        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        for (field, b, h) in [
+            ("policies.locations", &base.policies.locations, &head.policies.locations),
+            ("policies.vendors", &base.policies.vendors, &head.policies.vendors),
+            ("policies.classifications", &base.policies.classifications, &head.policies.classifications),
+            ("policies.platforms", &base.policies.platforms, &head.policies.platforms),
+        ] {
+            let positions = (b.as_ref().map(|p| p.span.key), h.as_ref().map(|p| p.span.key).or(Some(head.name.span.value)));
+            self.value(field, b, h, positions, |p| match p {
+                None => "none".into(),
+                Some(p) => format!(
+                    "allowed {:?} notAllowed {:?}",
+                    p.allowed.as_ref().map(|l| l.value.iter().map(|v| v.to_string()).collect::<Vec<_>>()),
+                    p.not_allowed.as_ref().map(|l| l.value.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+                ),
+            });
+        }
+        self.list("teams", "team declaration", &base.teams, &head.teams, head.name.span.value, |t| &t.name, |t| t.span.value, Self::declaration);
+    }
+
+    fn team(&mut self, base: &Team, head: &Team) {
+        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        self.list("containers", "container", &base.containers, &head.containers, head.name.span.value, |c| &c.name, |c| c.span.value, |acc: &mut Self, b: &Container, h: &Container| {
+            acc.value("kind", &b.kind, &h.kind, (Some(b.kind.span.value), Some(h.kind.span.value)), |k| show(&k.value).to_lowercase());
+            acc.value("locations", &b.locations, &h.locations, (b.locations.as_ref().map(|l| l.span.key), h.locations.as_ref().map(|l| l.span.key).or(Some(h.span.value))), |l| names(l.as_ref().map(|l| &l.value[..])));
+        });
+    }
+
+    fn datastore(&mut self, base: &Datastore, head: &Datastore) {
+        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        self.value("productionStatus", &base.is_production(), &head.is_production(), (base.production_status.as_ref().map(|p| p.span.key), Some(head.production_status.as_ref().map_or(head.name.span.value, |p| p.span.key))), |p| if *p { "production".into() } else { "not-production".into() });
+        self.value("deprecated", &base.deprecated.is_some(), &head.deprecated.is_some(), (base.deprecated.as_ref().map(|d| d.span.key), Some(head.deprecated.as_ref().map_or(head.name.span.value, |d| d.span.key))), |d| if *d { "deprecated".into() } else { "not deprecated".into() });
+        self.value("capture", &base.capture, &head.capture, (base.capture.as_ref().map(|c| c.span.key), Some(head.capture.as_ref().map_or(head.name.span.value, |c| c.span.key))), |_| "…".into());
+        self.list("datasets", "dataset", &base.datasets, &head.datasets, head.datasets.span.key, |d| &d.name, |d| d.span.value, Self::dataset);
+    }
+
+    fn dataset(&mut self, base: &Dataset, head: &Dataset) {
+        let head_at = head.name.span.value;
+        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        self.value("classifications", &base.classifications, &head.classifications, (base.classifications.as_ref().map(|c| c.span.key), Some(head.classifications.as_ref().map_or(head_at, |c| c.span.key))), |c| names(c.as_ref().map(|c| &c.value[..])));
+        self.value("deprecated", &base.deprecated.is_some(), &head.deprecated.is_some(), (base.deprecated.as_ref().map(|d| d.span.key), Some(head.deprecated.as_ref().map_or(head_at, |d| d.span.key))), |d| if *d { "deprecated".into() } else { "not deprecated".into() });
+        let (Some(base_schema), Some(head_schema)) = (&base.schema, &head.schema) else {
+            self.value("schema", &base.schema.is_some(), &head.schema.is_some(), (None, Some(head_at)), |s| if *s { "present".into() } else { "missing".into() });
+            return;
+        };
+        self.value("primaryKey", &base_schema.primary_key, &head_schema.primary_key, (base_schema.primary_key.as_ref().map(|k| k.span.key), Some(head_schema.primary_key.as_ref().map_or(head_schema.columns.span.key, |k| k.span.key))), |k| names(k.as_ref().map(|k| &k.value[..])));
+        self.value("partitionBy", &base_schema.partition_by, &head_schema.partition_by, (base_schema.partition_by.as_ref().map(|k| k.span.key), Some(head_schema.partition_by.as_ref().map_or(head_schema.columns.span.key, |k| k.span.key))), |k| names(k.as_ref().map(|k| &k.value[..])));
+        self.list("columns", "column", &base_schema.columns, &head_schema.columns, head_schema.columns.span.key, |c| &c.name, |c| c.span.value, Self::column);
+    }
+
+    fn column(&mut self, base: &Column, head: &Column) {
+        let render_type = |t: &crate::model::Spanned<Result<crate::model::ColumnType, crate::model::TypeError>>| match &t.value {
+            Ok(ty) => ty.to_string(),
+            Err(e) => e.text.to_string(),
+        };
+        self.value("type", &base.ty, &head.ty, (Some(base.ty.span.value), Some(head.ty.span.value)), render_type);
+        self.value("nullable", &base.is_nullable(), &head.is_nullable(), (base.nullable.as_ref().map(|n| n.span.value), Some(head.nullable.as_ref().map_or(head.name.span.value, |n| n.span.value))), |n| n.to_string());
+        self.value("classifications", &base.classifications, &head.classifications, (base.classifications.as_ref().map(|c| c.span.key), Some(head.classifications.as_ref().map_or(head.name.span.value, |c| c.span.key))), |c| names(c.as_ref().map(|c| &c.value[..])));
+        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+    }
+
+    fn workspace(&mut self, base: &Workspace, head: &Workspace) {
+        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        self.value("container", &base.container, &head.container, (base.container.as_ref().map(|c| c.span.value), head.container.as_ref().map(|c| c.span.value)), |c| c.as_ref().map_or("none".into(), |c| c.to_string()));
+        self.value("productionStatus", &base.is_production(), &head.is_production(), (base.production_status.as_ref().map(|p| p.span.key), Some(head.production_status.as_ref().map_or(head.name.span.value, |p| p.span.key))), |p| if *p { "production".into() } else { "not-production".into() });
+        self.list("datasetGroups", "dataset group", &base.dataset_groups, &head.dataset_groups, head.name.span.value, |g| &g.name, |g| g.span.value, |acc: &mut Self, b: &DatasetGroup, h: &DatasetGroup| {
+            acc.value("platform", &b.platform, &h.platform, (b.platform.as_ref().map(|p| p.span.value), Some(h.platform.as_ref().map_or(h.name.span.value, |p| p.span.value))), |p| p.as_ref().map_or("none".into(), |p| p.to_string()));
+            acc.value("requirements", &b.requirements, &h.requirements, (b.requirements.as_ref().map(|r| r.span.key), Some(h.requirements.as_ref().map_or(h.name.span.value, |r| r.span.key))), |_| "…".into());
+            let sink_name = |s: &Sink| format!("{}/{}", s.datastore, s.dataset);
+            let base_sinks: Vec<(String, &Sink)> = b.sinks.iter().map(|s| (sink_name(s), s)).collect();
+            let head_sinks: Vec<(String, &Sink)> = h.sinks.iter().map(|s| (sink_name(s), s)).collect();
+            acc.list("sinks", "sink", &base_sinks, &head_sinks, h.name.span.value, |s| &s.0, |s| s.1.span.value, |_, _, _| {});
+        });
+    }
+}
+
+fn names(list: Option<&[crate::model::Name]>) -> String {
+    match list {
+        None => "none".into(),
+        Some(items) => format!("[{}]", items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn owner_text(owner: Option<&crate::model::Owner>) -> String {
+    owner.map_or("(none)".into(), |o| o.to_string())
+}
+
+fn owner_pos(base: Option<&crate::model::Owner>, head: Option<&crate::model::Owner>) -> (Option<Pos>, Option<Pos>) {
+    (base.map(|o| o.span.key), head.map(|o| o.span.key))
+}

@@ -1,0 +1,222 @@
+//! `--format markdown`: a pull-request comment. A fixed marker first (so a bot can find and
+//! update its own comment), a verdict line, counts, problems grouped by owner, what the change
+//! does in plain words, the impact as a Mermaid graph, and the changed YAML collapsed.
+//! The whole comment stays under `MAX_LEN` characters.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{Outcome, Report};
+use crate::problem::{Problem, Severity};
+
+/// The marker a forge integration searches for to update its comment in place.
+pub const MARKER: &str = "<!-- datasurface-report -->";
+/// GitHub refuses comments over 65,536 characters; stay clearly below.
+pub const MAX_LEN: usize = 60_000;
+/// Room kept for the sections after the problems and the closing lines.
+const RESERVE: usize = 12_000;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{MARKER}");
+    let verdict = match report.outcome() {
+        Outcome::Pass => "✅ **datasurface: passed**",
+        Outcome::Fail => "❌ **datasurface: failed**",
+    };
+    let _ = writeln!(out, "{verdict} — {}\n", report.counts_phrase());
+    if let Some(check) = &report.check {
+        let short = |c: &Option<String>| c.as_deref().map(|c| format!(" ({})", &c[..c.len().min(10)])).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "Checked `{}`{} → `{}`{}; change source: {}.\n",
+            escape(&check.base_rev),
+            short(&check.base_commit),
+            escape(&check.head_rev),
+            short(&check.head_commit),
+            escape(&check.source)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| errors | warnings | notes | files |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n",
+        report.count(Severity::Error),
+        report.count(Severity::Warning),
+        report.count(Severity::Info),
+        report.files
+    );
+    problems(&mut out, report);
+    if let Some(check) = &report.check {
+        changes(&mut out, check);
+        impact(&mut out, check);
+        diffs(&mut out, check);
+    }
+    if out.len() > MAX_LEN {
+        let mut cut = MAX_LEN - 200;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str("\n\n… (the rest of this report was cut to fit a comment; run datasurface locally for all of it)\n");
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn icon(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "🛑",
+        Severity::Warning => "⚠️",
+        Severity::Info => "ℹ️",
+    }
+}
+
+fn problems(out: &mut String, report: &Report) {
+    if report.problems.is_empty() {
+        let _ = writeln!(out, "No problems found.\n");
+        return;
+    }
+    let _ = writeln!(out, "### Problems\n");
+    let mut by_owner: BTreeMap<String, Vec<&Problem>> = BTreeMap::new();
+    for problem in &report.problems {
+        by_owner.entry(problem.owner.clone().unwrap_or_else(|| "no owner".into())).or_default().push(problem);
+    }
+    let budget = MAX_LEN.saturating_sub(RESERVE);
+    let mut shown = 0;
+    'owners: for (owner, problems) in &by_owner {
+        let _ = writeln!(out, "**Owner: {}**\n\n| | Rule | Where | Problem |\n|---|---|---|---|", escape(owner));
+        for problem in problems {
+            let location = problem.location.as_ref().map_or("—".into(), |l| {
+                let base = if l.revision == crate::problem::Revision::Base { " (base)" } else { "" };
+                format!("`{}:{}`{base}", escape(&l.file), l.pos.line)
+            });
+            let row = format!(
+                "| {} | [`{}`]({}) | {location} | {} |\n",
+                icon(problem.severity),
+                problem.rule.id(),
+                problem.rule.docs_url(),
+                escape(&problem.message)
+            );
+            if out.len() + row.len() > budget {
+                break 'owners;
+            }
+            out.push_str(&row);
+            shown += 1;
+        }
+        out.push('\n');
+    }
+    let hidden = report.problems.len() - shown;
+    if hidden > 0 {
+        let _ = writeln!(out, "\n**{hidden} more problems not shown.** Run `datasurface check` locally, or use `--format json`, to see them all.\n");
+    }
+}
+
+fn changes(out: &mut String, check: &super::CheckSummary) {
+    let _ = writeln!(out, "### What this change does\n");
+    if check.changes.is_empty() {
+        let _ = writeln!(out, "It changes no model object.\n");
+        return;
+    }
+    let budget = MAX_LEN.saturating_sub(RESERVE / 2);
+    for (index, change) in check.changes.iter().enumerate() {
+        let mut line = format!("- **{}** {} ({})", escape(&change.object), change.verb, escape(&change.scope));
+        if !change.details.is_empty() {
+            line.push_str(": ");
+            let details: Vec<String> = change.details.iter().take(8).map(|d| escape(d)).collect();
+            line.push_str(&details.join("; "));
+            if change.details.len() > 8 {
+                line.push_str(&format!("; and {} more", change.details.len() - 8));
+            }
+        }
+        line.push('\n');
+        if out.len() + line.len() > budget {
+            let _ = writeln!(out, "- … and {} more changed objects", check.changes.len() - index);
+            break;
+        }
+        out.push_str(&line);
+    }
+    out.push('\n');
+}
+
+fn impact(out: &mut String, check: &super::CheckSummary) {
+    let consumed: Vec<_> = check.impact.iter().filter(|i| !i.consumers.is_empty()).collect();
+    if consumed.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Impact\n\nChanged datasets and the workspaces that consume them:\n\n```mermaid\ngraph LR");
+    let mut nodes: BTreeMap<String, String> = BTreeMap::new();
+    let id = |name: &str, nodes: &mut BTreeMap<String, String>| {
+        let next = format!("n{}", nodes.len());
+        nodes.entry(name.to_string()).or_insert(next).clone()
+    };
+    let mut edges = String::new();
+    for item in consumed.iter().take(50) {
+        let dataset = id(&format!("d:{}", item.dataset), &mut nodes);
+        let _ = writeln!(edges, "  {dataset}[\"{} ({})\"]", item.dataset.replace('"', "'"), item.change);
+        for consumer in &item.consumers {
+            let workspace = id(&format!("w:{}/{}", consumer.workspace, consumer.group), &mut nodes);
+            let approved = if consumer.approved_by.is_some() { " ✔" } else { "" };
+            let _ = writeln!(
+                edges,
+                "  {dataset} --> {workspace}[\"{} / {}{approved}\"]",
+                consumer.workspace.replace('"', "'"),
+                consumer.group.replace('"', "'")
+            );
+        }
+    }
+    out.push_str(&edges);
+    let _ = writeln!(out, "```\n\n| Dataset | Change | Workspace | Group | Owner | Approved |\n|---|---|---|---|---|---|");
+    for item in consumed.iter().take(100) {
+        for consumer in &item.consumers {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} |",
+                escape(&item.dataset),
+                item.change,
+                escape(&consumer.workspace),
+                escape(&consumer.group),
+                escape(&consumer.owner),
+                consumer.approved_by.as_deref().map_or("no".into(), escape)
+            );
+        }
+    }
+    out.push('\n');
+}
+
+fn diffs(out: &mut String, check: &super::CheckSummary) {
+    if check.files.is_empty() {
+        return;
+    }
+    let mut body = String::new();
+    for file in &check.files {
+        let base = file.base.as_deref().unwrap_or("");
+        let head = file.head.as_deref().unwrap_or("");
+        let diff = similar::TextDiff::configure()
+            .timeout(std::time::Duration::from_millis(200))
+            .diff_lines(base, head);
+        let (a, b) = match (&file.base, &file.head) {
+            (None, _) => ("/dev/null".to_string(), format!("b/{}", file.path)),
+            (_, None) => (format!("a/{}", file.path), "/dev/null".to_string()),
+            _ => (format!("a/{}", file.path), format!("b/{}", file.path)),
+        };
+        let unified = diff.unified_diff().context_radius(3).header(&a, &b).to_string();
+        body.push_str(&unified.replace("```", "ˋˋˋ"));
+    }
+    let room = MAX_LEN.saturating_sub(out.len() + 400);
+    if body.len() > room {
+        let mut cut = room;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+        body.push_str("\n… (diff cut to fit the comment)\n");
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>Changed YAML ({} {})</summary>\n\n```diff\n{body}```\n\n</details>",
+        check.files.len(),
+        if check.files.len() == 1 { "file" } else { "files" }
+    );
+}
