@@ -105,7 +105,12 @@ fn change_line(change: &DocChange<'_>) -> ChangeLine {
         ChangeKind::Modified => "changed",
         ChangeKind::Moved => "moved",
     };
-    ChangeLine { object, verb, scope, details: change.fields.iter().map(|f| format!("{}: {}", f.path, f.description)).collect() }
+    ChangeLine {
+        object,
+        verb,
+        scope,
+        details: change.fields.iter().map(|f| format!("{}: {}", f.path, f.description)).collect(),
+    }
 }
 
 fn file_diffs(paths: &[std::sync::Arc<str>], base: &Snapshot, head: &Snapshot) -> Vec<FileDiff> {
@@ -113,6 +118,10 @@ fn file_diffs(paths: &[std::sync::Arc<str>], base: &Snapshot, head: &Snapshot) -
     paths
         .iter()
         .take(MAX_DIFF_FILES)
-        .map(|path| FileDiff { path: path.to_string(), base: bounded(base.read_text(path)), head: bounded(head.read_text(path)) })
+        .map(|path| FileDiff {
+            path: path.to_string(),
+            base: bounded(base.read_text(path)),
+            head: bounded(head.read_text(path)),
+        })
         .collect()
 }

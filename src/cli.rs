@@ -202,7 +202,8 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
 fn change_source(args: &CheckArgs) -> anyhow::Result<crate::authz::ChangeSource> {
     let mut source = crate::authz::ChangeSource::default();
     if let Some(repo) = &args.as_repo {
-        let (repo, branch) = crate::authz::ChangeSource::parse_repo(repo).map_err(|e| anyhow::anyhow!("--as-repo: {e}"))?;
+        let (repo, branch) =
+            crate::authz::ChangeSource::parse_repo(repo).map_err(|e| anyhow::anyhow!("--as-repo: {e}"))?;
         source.repo = Some(repo);
         source.branch = branch;
     }
@@ -230,7 +231,8 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
         load: load_options(&args.load),
     };
     let output = crate::check::check(&config, &load::ParseCache::default())?;
-    let ecosystem = if config.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", config.root) };
+    let ecosystem =
+        if config.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", config.root) };
     if output.head.read_text(&ecosystem).is_none() {
         anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root", output.head.describe());
     }

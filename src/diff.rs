@@ -182,7 +182,13 @@ pub fn diff<'m>(base: &'m Model, head: &'m Model) -> Diff<'m> {
             continue;
         }
         match base_docs.get(&key) {
-            None => changes.push(DocChange { kind: ChangeKind::Added, key, base: None, head: Some(head_doc), fields: Vec::new() }),
+            None => changes.push(DocChange {
+                kind: ChangeKind::Added,
+                key,
+                base: None,
+                head: Some(head_doc),
+                fields: Vec::new(),
+            }),
             Some(base_doc) => {
                 let moved = base_doc.scope() != head_doc.scope();
                 if !moved && base_doc.same(&head_doc) {
@@ -199,7 +205,13 @@ pub fn diff<'m>(base: &'m Model, head: &'m Model) -> Diff<'m> {
             continue;
         }
         seen.insert(key.clone());
-        changes.push(DocChange { kind: ChangeKind::Removed, key, base: Some(base_doc), head: None, fields: Vec::new() });
+        changes.push(DocChange {
+            kind: ChangeKind::Removed,
+            key,
+            base: Some(base_doc),
+            head: None,
+            fields: Vec::new(),
+        });
     }
     changes.sort_by(|a, b| a.key.cmp(&b.key));
     Diff { base, head, changes, changed_files }
@@ -278,7 +290,13 @@ impl Fields {
             match head_by_name.get(name(item)) {
                 None => {
                     let description = format!("{what} {} removed", name(item));
-                    self.push(&format!("{field}[{}]", name(item)), FieldChangeKind::Removed, Some(pos(item)), Some(head_parent), description);
+                    self.push(
+                        &format!("{field}[{}]", name(item)),
+                        FieldChangeKind::Removed,
+                        Some(pos(item)),
+                        Some(head_parent),
+                        description,
+                    );
                 }
                 Some(other) if *other != item => {
                     let prefix = self.path(&format!("{field}[{}]", name(item)));
@@ -286,7 +304,13 @@ impl Fields {
                     self.nested(prefix, |acc| changed(acc, item, other));
                     if self.out.len() == before {
                         let description = format!("{what} {} changed", name(item));
-                        self.push(&format!("{field}[{}]", name(item)), FieldChangeKind::Changed, Some(pos(item)), Some(pos(other)), description);
+                        self.push(
+                            &format!("{field}[{}]", name(item)),
+                            FieldChangeKind::Changed,
+                            Some(pos(item)),
+                            Some(pos(other)),
+                            description,
+                        );
                     }
                 }
                 Some(_) => {}
@@ -295,7 +319,13 @@ impl Fields {
         for item in head {
             if !base_by_name.contains_key(name(item)) {
                 let description = format!("{what} {} added", name(item));
-                self.push(&format!("{field}[{}]", name(item)), FieldChangeKind::Added, None, Some(pos(item)), description);
+                self.push(
+                    &format!("{field}[{}]", name(item)),
+                    FieldChangeKind::Added,
+                    None,
+                    Some(pos(item)),
+                    description,
+                );
             }
         }
     }
@@ -303,28 +333,81 @@ impl Fields {
     fn ecosystem(&mut self, base: &Ecosystem, head: &Ecosystem) {
         let at = |e: &Ecosystem| e.name.span.value;
         self.value("name", &base.name, &head.name, (Some(at(base)), Some(at(head))), |n| n.to_string());
-        self.value("owner", &base.owner, &head.owner, owner_pos(base.owner.as_ref(), head.owner.as_ref()), |o| owner_text(o.as_ref()));
-        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        self.value("owner", &base.owner, &head.owner, owner_pos(base.owner.as_ref(), head.owner.as_ref()), |o| {
+            owner_text(o.as_ref())
+        });
+        self.value(
+            "documentation",
+            &base.documentation,
+            &head.documentation,
+            (None, head.documentation.as_ref().map(|d| d.span.key)),
+            |_| "…".into(),
+        );
         let parent = head.span.value;
-        self.list("vendors", "vendor", &base.vendors, &head.vendors, parent, |v| &v.name, |v| v.span.value, |_, _, _| {});
-        self.list("credentialStores", "credential store", &base.credential_stores, &head.credential_stores, parent, |c| &c.name, |c| c.span.value, |_, _, _| {});
-        self.list("platforms", "platform", &base.platforms, &head.platforms, parent, |p| &p.name, |p| p.span.value, |_, _, _| {});
-        self.list("zones", "zone declaration", &base.zones, &head.zones, parent, |z| &z.name, |z| z.span.value, Self::declaration);
+        self.list(
+            "vendors",
+            "vendor",
+            &base.vendors,
+            &head.vendors,
+            parent,
+            |v| &v.name,
+            |v| v.span.value,
+            |_, _, _| {},
+        );
+        self.list(
+            "credentialStores",
+            "credential store",
+            &base.credential_stores,
+            &head.credential_stores,
+            parent,
+            |c| &c.name,
+            |c| c.span.value,
+            |_, _, _| {},
+        );
+        self.list(
+            "platforms",
+            "platform",
+            &base.platforms,
+            &head.platforms,
+            parent,
+            |p| &p.name,
+            |p| p.span.value,
+            |_, _, _| {},
+        );
+        self.list(
+            "zones",
+            "zone declaration",
+            &base.zones,
+            &head.zones,
+            parent,
+            |z| &z.name,
+            |z| z.span.value,
+            Self::declaration,
+        );
     }
 
     fn declaration(&mut self, base: &Declaration, head: &Declaration) {
-        self.value("owner", &base.owner, &head.owner, owner_pos(base.owner.as_ref(), head.owner.as_ref()), |o| owner_text(o.as_ref()));
+        self.value("owner", &base.owner, &head.owner, owner_pos(base.owner.as_ref(), head.owner.as_ref()), |o| {
+            owner_text(o.as_ref())
+        });
     }
 
     fn zone(&mut self, base: &GovernanceZone, head: &GovernanceZone) {
-        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        self.value(
+            "documentation",
+            &base.documentation,
+            &head.documentation,
+            (None, head.documentation.as_ref().map(|d| d.span.key)),
+            |_| "…".into(),
+        );
         for (field, b, h) in [
             ("policies.locations", &base.policies.locations, &head.policies.locations),
             ("policies.vendors", &base.policies.vendors, &head.policies.vendors),
             ("policies.classifications", &base.policies.classifications, &head.policies.classifications),
             ("policies.platforms", &base.policies.platforms, &head.policies.platforms),
         ] {
-            let positions = (b.as_ref().map(|p| p.span.key), h.as_ref().map(|p| p.span.key).or(Some(head.name.span.value)));
+            let positions =
+                (b.as_ref().map(|p| p.span.key), h.as_ref().map(|p| p.span.key).or(Some(head.name.span.value)));
             self.value(field, b, h, positions, |p| match p {
                 None => "none".into(),
                 Some(p) => format!(
@@ -334,62 +417,274 @@ impl Fields {
                 ),
             });
         }
-        self.list("teams", "team declaration", &base.teams, &head.teams, head.name.span.value, |t| &t.name, |t| t.span.value, Self::declaration);
+        self.list(
+            "teams",
+            "team declaration",
+            &base.teams,
+            &head.teams,
+            head.name.span.value,
+            |t| &t.name,
+            |t| t.span.value,
+            Self::declaration,
+        );
     }
 
     fn team(&mut self, base: &Team, head: &Team) {
-        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
-        self.list("containers", "container", &base.containers, &head.containers, head.name.span.value, |c| &c.name, |c| c.span.value, |acc: &mut Self, b: &Container, h: &Container| {
-            acc.value("kind", &b.kind, &h.kind, (Some(b.kind.span.value), Some(h.kind.span.value)), |k| show(&k.value).to_lowercase());
-            acc.value("locations", &b.locations, &h.locations, (b.locations.as_ref().map(|l| l.span.key), h.locations.as_ref().map(|l| l.span.key).or(Some(h.span.value))), |l| names(l.as_ref().map(|l| &l.value[..])));
-        });
+        self.value(
+            "documentation",
+            &base.documentation,
+            &head.documentation,
+            (None, head.documentation.as_ref().map(|d| d.span.key)),
+            |_| "…".into(),
+        );
+        self.list(
+            "containers",
+            "container",
+            &base.containers,
+            &head.containers,
+            head.name.span.value,
+            |c| &c.name,
+            |c| c.span.value,
+            |acc: &mut Self, b: &Container, h: &Container| {
+                acc.value("kind", &b.kind, &h.kind, (Some(b.kind.span.value), Some(h.kind.span.value)), |k| {
+                    show(&k.value).to_lowercase()
+                });
+                acc.value(
+                    "locations",
+                    &b.locations,
+                    &h.locations,
+                    (
+                        b.locations.as_ref().map(|l| l.span.key),
+                        h.locations.as_ref().map(|l| l.span.key).or(Some(h.span.value)),
+                    ),
+                    |l| names(l.as_ref().map(|l| &l.value[..])),
+                );
+            },
+        );
     }
 
     fn datastore(&mut self, base: &Datastore, head: &Datastore) {
-        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
-        self.value("productionStatus", &base.is_production(), &head.is_production(), (base.production_status.as_ref().map(|p| p.span.key), Some(head.production_status.as_ref().map_or(head.name.span.value, |p| p.span.key))), |p| if *p { "production".into() } else { "not-production".into() });
-        self.value("deprecated", &base.deprecated.is_some(), &head.deprecated.is_some(), (base.deprecated.as_ref().map(|d| d.span.key), Some(head.deprecated.as_ref().map_or(head.name.span.value, |d| d.span.key))), |d| if *d { "deprecated".into() } else { "not deprecated".into() });
-        self.value("capture", &base.capture, &head.capture, (base.capture.as_ref().map(|c| c.span.key), Some(head.capture.as_ref().map_or(head.name.span.value, |c| c.span.key))), |_| "…".into());
-        self.list("datasets", "dataset", &base.datasets, &head.datasets, head.datasets.span.key, |d| &d.name, |d| d.span.value, Self::dataset);
+        self.value(
+            "documentation",
+            &base.documentation,
+            &head.documentation,
+            (None, head.documentation.as_ref().map(|d| d.span.key)),
+            |_| "…".into(),
+        );
+        self.value(
+            "productionStatus",
+            &base.is_production(),
+            &head.is_production(),
+            (
+                base.production_status.as_ref().map(|p| p.span.key),
+                Some(head.production_status.as_ref().map_or(head.name.span.value, |p| p.span.key)),
+            ),
+            |p| if *p { "production".into() } else { "not-production".into() },
+        );
+        self.value(
+            "deprecated",
+            &base.deprecated.is_some(),
+            &head.deprecated.is_some(),
+            (
+                base.deprecated.as_ref().map(|d| d.span.key),
+                Some(head.deprecated.as_ref().map_or(head.name.span.value, |d| d.span.key)),
+            ),
+            |d| if *d { "deprecated".into() } else { "not deprecated".into() },
+        );
+        self.value(
+            "capture",
+            &base.capture,
+            &head.capture,
+            (
+                base.capture.as_ref().map(|c| c.span.key),
+                Some(head.capture.as_ref().map_or(head.name.span.value, |c| c.span.key)),
+            ),
+            |_| "…".into(),
+        );
+        self.list(
+            "datasets",
+            "dataset",
+            &base.datasets,
+            &head.datasets,
+            head.datasets.span.key,
+            |d| &d.name,
+            |d| d.span.value,
+            Self::dataset,
+        );
     }
 
     fn dataset(&mut self, base: &Dataset, head: &Dataset) {
         let head_at = head.name.span.value;
-        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
-        self.value("classifications", &base.classifications, &head.classifications, (base.classifications.as_ref().map(|c| c.span.key), Some(head.classifications.as_ref().map_or(head_at, |c| c.span.key))), |c| names(c.as_ref().map(|c| &c.value[..])));
-        self.value("deprecated", &base.deprecated.is_some(), &head.deprecated.is_some(), (base.deprecated.as_ref().map(|d| d.span.key), Some(head.deprecated.as_ref().map_or(head_at, |d| d.span.key))), |d| if *d { "deprecated".into() } else { "not deprecated".into() });
+        self.value(
+            "documentation",
+            &base.documentation,
+            &head.documentation,
+            (None, head.documentation.as_ref().map(|d| d.span.key)),
+            |_| "…".into(),
+        );
+        self.value(
+            "classifications",
+            &base.classifications,
+            &head.classifications,
+            (
+                base.classifications.as_ref().map(|c| c.span.key),
+                Some(head.classifications.as_ref().map_or(head_at, |c| c.span.key)),
+            ),
+            |c| names(c.as_ref().map(|c| &c.value[..])),
+        );
+        self.value(
+            "deprecated",
+            &base.deprecated.is_some(),
+            &head.deprecated.is_some(),
+            (
+                base.deprecated.as_ref().map(|d| d.span.key),
+                Some(head.deprecated.as_ref().map_or(head_at, |d| d.span.key)),
+            ),
+            |d| if *d { "deprecated".into() } else { "not deprecated".into() },
+        );
         let (Some(base_schema), Some(head_schema)) = (&base.schema, &head.schema) else {
-            self.value("schema", &base.schema.is_some(), &head.schema.is_some(), (None, Some(head_at)), |s| if *s { "present".into() } else { "missing".into() });
+            self.value("schema", &base.schema.is_some(), &head.schema.is_some(), (None, Some(head_at)), |s| {
+                if *s { "present".into() } else { "missing".into() }
+            });
             return;
         };
-        self.value("primaryKey", &base_schema.primary_key, &head_schema.primary_key, (base_schema.primary_key.as_ref().map(|k| k.span.key), Some(head_schema.primary_key.as_ref().map_or(head_schema.columns.span.key, |k| k.span.key))), |k| names(k.as_ref().map(|k| &k.value[..])));
-        self.value("partitionBy", &base_schema.partition_by, &head_schema.partition_by, (base_schema.partition_by.as_ref().map(|k| k.span.key), Some(head_schema.partition_by.as_ref().map_or(head_schema.columns.span.key, |k| k.span.key))), |k| names(k.as_ref().map(|k| &k.value[..])));
-        self.list("columns", "column", &base_schema.columns, &head_schema.columns, head_schema.columns.span.key, |c| &c.name, |c| c.span.value, Self::column);
+        self.value(
+            "primaryKey",
+            &base_schema.primary_key,
+            &head_schema.primary_key,
+            (
+                base_schema.primary_key.as_ref().map(|k| k.span.key),
+                Some(head_schema.primary_key.as_ref().map_or(head_schema.columns.span.key, |k| k.span.key)),
+            ),
+            |k| names(k.as_ref().map(|k| &k.value[..])),
+        );
+        self.value(
+            "partitionBy",
+            &base_schema.partition_by,
+            &head_schema.partition_by,
+            (
+                base_schema.partition_by.as_ref().map(|k| k.span.key),
+                Some(head_schema.partition_by.as_ref().map_or(head_schema.columns.span.key, |k| k.span.key)),
+            ),
+            |k| names(k.as_ref().map(|k| &k.value[..])),
+        );
+        self.list(
+            "columns",
+            "column",
+            &base_schema.columns,
+            &head_schema.columns,
+            head_schema.columns.span.key,
+            |c| &c.name,
+            |c| c.span.value,
+            Self::column,
+        );
     }
 
     fn column(&mut self, base: &Column, head: &Column) {
-        let render_type = |t: &crate::model::Spanned<Result<crate::model::ColumnType, crate::model::TypeError>>| match &t.value {
-            Ok(ty) => ty.to_string(),
-            Err(e) => e.text.to_string(),
-        };
+        let render_type =
+            |t: &crate::model::Spanned<Result<crate::model::ColumnType, crate::model::TypeError>>| match &t.value {
+                Ok(ty) => ty.to_string(),
+                Err(e) => e.text.to_string(),
+            };
         self.value("type", &base.ty, &head.ty, (Some(base.ty.span.value), Some(head.ty.span.value)), render_type);
-        self.value("nullable", &base.is_nullable(), &head.is_nullable(), (base.nullable.as_ref().map(|n| n.span.value), Some(head.nullable.as_ref().map_or(head.name.span.value, |n| n.span.value))), |n| n.to_string());
-        self.value("classifications", &base.classifications, &head.classifications, (base.classifications.as_ref().map(|c| c.span.key), Some(head.classifications.as_ref().map_or(head.name.span.value, |c| c.span.key))), |c| names(c.as_ref().map(|c| &c.value[..])));
-        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
+        self.value(
+            "nullable",
+            &base.is_nullable(),
+            &head.is_nullable(),
+            (
+                base.nullable.as_ref().map(|n| n.span.value),
+                Some(head.nullable.as_ref().map_or(head.name.span.value, |n| n.span.value)),
+            ),
+            |n| n.to_string(),
+        );
+        self.value(
+            "classifications",
+            &base.classifications,
+            &head.classifications,
+            (
+                base.classifications.as_ref().map(|c| c.span.key),
+                Some(head.classifications.as_ref().map_or(head.name.span.value, |c| c.span.key)),
+            ),
+            |c| names(c.as_ref().map(|c| &c.value[..])),
+        );
+        self.value(
+            "documentation",
+            &base.documentation,
+            &head.documentation,
+            (None, head.documentation.as_ref().map(|d| d.span.key)),
+            |_| "…".into(),
+        );
     }
 
     fn workspace(&mut self, base: &Workspace, head: &Workspace) {
-        self.value("documentation", &base.documentation, &head.documentation, (None, head.documentation.as_ref().map(|d| d.span.key)), |_| "…".into());
-        self.value("container", &base.container, &head.container, (base.container.as_ref().map(|c| c.span.value), head.container.as_ref().map(|c| c.span.value)), |c| c.as_ref().map_or("none".into(), |c| c.to_string()));
-        self.value("productionStatus", &base.is_production(), &head.is_production(), (base.production_status.as_ref().map(|p| p.span.key), Some(head.production_status.as_ref().map_or(head.name.span.value, |p| p.span.key))), |p| if *p { "production".into() } else { "not-production".into() });
-        self.list("datasetGroups", "dataset group", &base.dataset_groups, &head.dataset_groups, head.name.span.value, |g| &g.name, |g| g.span.value, |acc: &mut Self, b: &DatasetGroup, h: &DatasetGroup| {
-            acc.value("platform", &b.platform, &h.platform, (b.platform.as_ref().map(|p| p.span.value), Some(h.platform.as_ref().map_or(h.name.span.value, |p| p.span.value))), |p| p.as_ref().map_or("none".into(), |p| p.to_string()));
-            acc.value("requirements", &b.requirements, &h.requirements, (b.requirements.as_ref().map(|r| r.span.key), Some(h.requirements.as_ref().map_or(h.name.span.value, |r| r.span.key))), |_| "…".into());
-            let sink_name = |s: &Sink| format!("{}/{}", s.datastore, s.dataset);
-            let base_sinks: Vec<(String, &Sink)> = b.sinks.iter().map(|s| (sink_name(s), s)).collect();
-            let head_sinks: Vec<(String, &Sink)> = h.sinks.iter().map(|s| (sink_name(s), s)).collect();
-            acc.list("sinks", "sink", &base_sinks, &head_sinks, h.name.span.value, |s| &s.0, |s| s.1.span.value, |_, _, _| {});
-        });
+        self.value(
+            "documentation",
+            &base.documentation,
+            &head.documentation,
+            (None, head.documentation.as_ref().map(|d| d.span.key)),
+            |_| "…".into(),
+        );
+        self.value(
+            "container",
+            &base.container,
+            &head.container,
+            (base.container.as_ref().map(|c| c.span.value), head.container.as_ref().map(|c| c.span.value)),
+            |c| c.as_ref().map_or("none".into(), |c| c.to_string()),
+        );
+        self.value(
+            "productionStatus",
+            &base.is_production(),
+            &head.is_production(),
+            (
+                base.production_status.as_ref().map(|p| p.span.key),
+                Some(head.production_status.as_ref().map_or(head.name.span.value, |p| p.span.key)),
+            ),
+            |p| if *p { "production".into() } else { "not-production".into() },
+        );
+        self.list(
+            "datasetGroups",
+            "dataset group",
+            &base.dataset_groups,
+            &head.dataset_groups,
+            head.name.span.value,
+            |g| &g.name,
+            |g| g.span.value,
+            |acc: &mut Self, b: &DatasetGroup, h: &DatasetGroup| {
+                acc.value(
+                    "platform",
+                    &b.platform,
+                    &h.platform,
+                    (
+                        b.platform.as_ref().map(|p| p.span.value),
+                        Some(h.platform.as_ref().map_or(h.name.span.value, |p| p.span.value)),
+                    ),
+                    |p| p.as_ref().map_or("none".into(), |p| p.to_string()),
+                );
+                acc.value(
+                    "requirements",
+                    &b.requirements,
+                    &h.requirements,
+                    (
+                        b.requirements.as_ref().map(|r| r.span.key),
+                        Some(h.requirements.as_ref().map_or(h.name.span.value, |r| r.span.key)),
+                    ),
+                    |_| "…".into(),
+                );
+                let sink_name = |s: &Sink| format!("{}/{}", s.datastore, s.dataset);
+                let base_sinks: Vec<(String, &Sink)> = b.sinks.iter().map(|s| (sink_name(s), s)).collect();
+                let head_sinks: Vec<(String, &Sink)> = h.sinks.iter().map(|s| (sink_name(s), s)).collect();
+                acc.list(
+                    "sinks",
+                    "sink",
+                    &base_sinks,
+                    &head_sinks,
+                    h.name.span.value,
+                    |s| &s.0,
+                    |s| s.1.span.value,
+                    |_, _, _| {},
+                );
+            },
+        );
     }
 }
 

@@ -140,3 +140,21 @@ fn every_scenario_reports_its_rules_and_matches_its_snapshot() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn a_model_diffed_with_itself_has_no_changes() {
+    let mut dirs = vec![fixture("acme")];
+    dirs.extend(scenarios().into_iter().map(|d| d.join("head")));
+    for dir in dirs {
+        let snapshot = load::Snapshot::Folder { root: dir.clone(), prefix: String::new() };
+        let first = load::load(&snapshot, &load::Options::default()).unwrap();
+        let second = load::load(&snapshot, &load::Options::default()).unwrap();
+        let diff = datasurface::diff::diff(&first, &second);
+        assert!(
+            diff.changes.is_empty(),
+            "{}: {:?}",
+            dir.display(),
+            diff.changes.iter().map(|c| &c.key).collect::<Vec<_>>()
+        );
+    }
+}

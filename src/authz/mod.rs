@@ -9,7 +9,7 @@ mod source;
 
 pub use source::ChangeSource;
 
-use crate::diff::{ChangeKind, DocChange, DocRef, Diff};
+use crate::diff::{ChangeKind, Diff, DocChange, DocRef};
 use crate::model::{Model, Owner, Pos, Scope};
 use crate::problem::{Location, ObjectRef, Problem};
 use crate::rules::Rule;
@@ -65,7 +65,8 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> Vec<Problem> {
 
 /// A base with no `ecosystem.yaml` at the model root: this change creates the model.
 pub fn is_first_commit(base: &Model) -> bool {
-    let path = if base.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", base.root) };
+    let path =
+        if base.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", base.root) };
     !base.files.iter().any(|f| *f.path == *path)
 }
 
@@ -91,7 +92,11 @@ fn first_commit(diff: &Diff<'_>, source: &ChangeSource) -> Vec<Problem> {
 }
 
 fn ecosystem_owner(model: &Model) -> Need<'_> {
-    Need { scope: "the ecosystem".into(), owner: model.ecosystem().and_then(|e| e.owner.as_ref()), new_declaration: false }
+    Need {
+        scope: "the ecosystem".into(),
+        owner: model.ecosystem().and_then(|e| e.owner.as_ref()),
+        new_declaration: false,
+    }
 }
 
 /// The owner of zone `zone`: its declaration in the base, else a declaration new in the head.
@@ -120,16 +125,23 @@ fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
     match &scope.team {
         _ if scope.zone.is_empty() => ecosystem_owner(base),
         Some(team) => {
-            let declaration = base.zone(&scope.zone).and_then(|z| z.value.teams.iter().find(|d| &*d.name.value == &**team));
+            let declaration =
+                base.zone(&scope.zone).and_then(|z| z.value.teams.iter().find(|d| *d.name.value == **team));
             match declaration {
-                Some(d) => Need { scope: format!("team {}/{team}", scope.zone), owner: d.owner.as_ref(), new_declaration: false },
+                Some(d) => Need {
+                    scope: format!("team {}/{team}", scope.zone),
+                    owner: d.owner.as_ref(),
+                    new_declaration: false,
+                },
                 None => nobody(format!("team {}/{team}", scope.zone)),
             }
         }
         None => {
             let declaration = base.ecosystem().and_then(|e| e.zones.iter().find(|d| *d.name.value == *scope.zone));
             match declaration {
-                Some(d) => Need { scope: format!("zone {}", scope.zone), owner: d.owner.as_ref(), new_declaration: false },
+                Some(d) => {
+                    Need { scope: format!("zone {}", scope.zone), owner: d.owner.as_ref(), new_declaration: false }
+                }
                 None => nobody(format!("zone {}", scope.zone)),
             }
         }

@@ -80,11 +80,8 @@ impl ChangeSource {
         if !self.approvers.is_empty() {
             parts.push(format!("approvers {}", self.approvers.join(", ")));
         }
-        let others: Vec<&String> = self
-            .users
-            .iter()
-            .filter(|u| self.author.as_ref() != Some(*u) && !self.approvers.contains(u))
-            .collect();
+        let others: Vec<&String> =
+            self.users.iter().filter(|u| self.author.as_ref() != Some(*u) && !self.approvers.contains(u)).collect();
         if !others.is_empty() {
             parts.push(format!("users {}", others.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")));
         }
@@ -117,7 +114,10 @@ mod tests {
     #[test]
     fn repos_parse_with_slashed_branches() {
         assert_eq!(ChangeSource::parse_repo("acme/x"), Ok(("acme/x".into(), None)));
-        assert_eq!(ChangeSource::parse_repo("acme/x@feature/new@2"), Ok(("acme/x".into(), Some("feature/new@2".into()))));
+        assert_eq!(
+            ChangeSource::parse_repo("acme/x@feature/new@2"),
+            Ok(("acme/x".into(), Some("feature/new@2".into())))
+        );
         assert_eq!(ChangeSource::parse_repo("group/sub/x@main"), Ok(("group/sub/x".into(), Some("main".into()))));
         assert!(ChangeSource::parse_repo("acme").is_err());
         assert!(ChangeSource::parse_repo("acme/x@").is_err());
@@ -135,12 +135,18 @@ mod tests {
         };
         assert_eq!(source.satisfies(&owner(Some("acme/model"), None, &[], &[])).as_deref(), Some("repo Acme/Model"));
         assert!(source.satisfies(&owner(Some("acme/model"), Some("release/1"), &[], &[])).is_some());
-        assert!(source.satisfies(&owner(Some("acme/model"), Some("Release/1"), &[], &[])).is_none(), "branches are exact");
+        assert!(
+            source.satisfies(&owner(Some("acme/model"), Some("Release/1"), &[], &[])).is_none(),
+            "branches are exact"
+        );
         assert!(source.satisfies(&owner(Some("acme/other"), None, &[], &[])).is_none());
         assert_eq!(source.satisfies(&owner(None, None, &["alice"], &[])).as_deref(), Some("user Alice"));
         assert_eq!(source.satisfies(&owner(None, None, &[], &["Acme/eng"])).as_deref(), Some("team acme/ENG"));
         assert!(source.satisfies(&owner(None, None, &[], &[])).is_none(), "an empty owner matches nobody");
         let no_branch = ChangeSource { branch: None, ..source.clone() };
-        assert!(no_branch.satisfies(&owner(Some("acme/model"), Some("release/1"), &[], &[])).is_none(), "branch unknown");
+        assert!(
+            no_branch.satisfies(&owner(Some("acme/model"), Some("release/1"), &[], &[])).is_none(),
+            "branch unknown"
+        );
     }
 }

@@ -11,7 +11,7 @@ pub mod widening;
 use std::collections::HashMap;
 
 use crate::authz::ChangeSource;
-use crate::diff::{ChangeKind, DocRef, Diff};
+use crate::diff::{ChangeKind, Diff, DocRef};
 use crate::model::{Datastore, Model, Owner, Placed, Workspace};
 use crate::problem::{Problem, Severity};
 
@@ -38,15 +38,19 @@ pub struct Impact {
     pub consumers: Vec<Consumer>,
 }
 
+/// A dataset group that sinks a dataset: its workspace, the group's name, and whether the
+/// sink allows deprecations.
+pub type Sinking<'m> = (&'m Placed<Workspace>, &'m str, bool);
+
 /// The sinks of a model by dataset, built once.
 pub struct Consumers<'m> {
     model: &'m Model,
-    by_dataset: HashMap<(&'m str, &'m str), Vec<(&'m Placed<Workspace>, &'m str, bool)>>,
+    by_dataset: HashMap<(&'m str, &'m str), Vec<Sinking<'m>>>,
 }
 
 impl<'m> Consumers<'m> {
     pub fn new(model: &'m Model) -> Consumers<'m> {
-        let mut by_dataset: HashMap<(&str, &str), Vec<(&Placed<Workspace>, &str, bool)>> = HashMap::new();
+        let mut by_dataset: HashMap<(&str, &str), Vec<Sinking<'m>>> = HashMap::new();
         for workspace in &model.workspaces {
             for group in &workspace.dataset_groups {
                 for sink in &group.sinks {
@@ -61,7 +65,7 @@ impl<'m> Consumers<'m> {
     }
 
     /// The dataset groups that sink `store/dataset`, with whether each allows deprecations.
-    pub fn of<'s>(&'s self, store: &'s str, dataset: &'s str) -> &'s [(&'m Placed<Workspace>, &'m str, bool)] {
+    pub fn of<'s>(&'s self, store: &'s str, dataset: &'s str) -> &'s [Sinking<'m>] {
         self.by_dataset.get(&(store, dataset)).map_or(&[], |v| &v[..])
     }
 
@@ -100,7 +104,9 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impac
     let mut impacts = Vec::new();
     for change in &diff.changes {
         let (base_store, head_store) = match (&change.base, &change.head) {
-            (Some(DocRef::Datastore(b)), head) => (*b, head.and_then(|h| if let DocRef::Datastore(h) = h { Some(h) } else { None })),
+            (Some(DocRef::Datastore(b)), head) => {
+                (*b, head.and_then(|h| if let DocRef::Datastore(h) = h { Some(h) } else { None }))
+            }
             (None, Some(DocRef::Datastore(h))) => {
                 impacts.extend(added_impacts(h));
                 continue;
@@ -122,7 +128,11 @@ fn added_impacts(store: &Placed<Datastore>) -> Vec<Impact> {
     store
         .datasets
         .iter()
-        .map(|d| Impact { dataset: format!("{}/{}", store.name, d.name), change: "added".into(), consumers: Vec::new() })
+        .map(|d| Impact {
+            dataset: format!("{}/{}", store.name, d.name),
+            change: "added".into(),
+            consumers: Vec::new(),
+        })
         .collect()
 }
 
@@ -153,8 +163,7 @@ fn apply_policy(finding: Finding) -> Problem {
         .collect();
     problem.message.push_str(&format!("; this breaks {}", dedup(broken).join(", ")));
     problem.help = Some(
-        problem.help.take().unwrap_or_default()
-            + " Or have the owner of every affected workspace approve the change.",
+        problem.help.take().unwrap_or_default() + " Or have the owner of every affected workspace approve the change.",
     );
     problem
 }

@@ -42,11 +42,20 @@ fn deprecated(store: &Datastore, dataset: &Dataset) -> bool {
     store.deprecated.is_some() || dataset.deprecated.is_some()
 }
 
-pub(super) fn datastore_removed(cx: &Cx<'_, '_>, store: &Placed<Datastore>, findings: &mut Vec<Finding>, impacts: &mut Vec<Impact>) {
+pub(super) fn datastore_removed(
+    cx: &Cx<'_, '_>,
+    store: &Placed<Datastore>,
+    findings: &mut Vec<Finding>,
+    impacts: &mut Vec<Impact>,
+) {
     let mut consumers = Vec::new();
     for dataset in &store.datasets {
         let dataset_consumers = cx.base_consumers(&store.name, &dataset.name);
-        impacts.push(Impact { dataset: format!("{}/{}", store.name, dataset.name), change: "removed".into(), consumers: dataset_consumers.clone() });
+        impacts.push(Impact {
+            dataset: format!("{}/{}", store.name, dataset.name),
+            change: "removed".into(),
+            consumers: dataset_consumers.clone(),
+        });
         for consumer in dataset_consumers {
             if !consumers.contains(&consumer) {
                 consumers.push(consumer);
@@ -59,7 +68,9 @@ pub(super) fn datastore_removed(cx: &Cx<'_, '_>, store: &Placed<Datastore>, find
     let location = base_location(cx, store, store.name.span.value);
     let message = format!("datastore `{}` was removed without being deprecated first", store.name);
     let problem = Problem::new(Rule::CompatDatastoreRemoved, message, Some(location), cx.base_paths().datastore(store))
-        .help("Deprecate the datastore first (`deprecated: {reason: ...}`) and remove it once no workspace consumes it.");
+        .help(
+            "Deprecate the datastore first (`deprecated: {reason: ...}`) and remove it once no workspace consumes it.",
+        );
     findings.push(Finding { problem, consumers });
 }
 
@@ -79,7 +90,11 @@ pub(super) fn datastore_pair(
     for base_dataset in &base.datasets {
         let Some(head_dataset) = head.datasets.iter().find(|d| d.name.value == base_dataset.name.value) else {
             let consumers = cx.base_consumers(&base.name, &base_dataset.name);
-            impacts.push(Impact { dataset: format!("{}/{}", base.name, base_dataset.name), change: "removed".into(), consumers: consumers.clone() });
+            impacts.push(Impact {
+                dataset: format!("{}/{}", base.name, base_dataset.name),
+                change: "removed".into(),
+                consumers: consumers.clone(),
+            });
             if !deprecated(base, base_dataset) {
                 let was = base_location(cx, base, base_dataset.name.span.value);
                 let message = format!(
@@ -98,19 +113,38 @@ pub(super) fn datastore_pair(
             continue;
         }
         dataset_pair(cx, base, head, base_dataset, head_dataset, findings);
-        let change = if base_dataset.deprecated.is_none() && head_dataset.deprecated.is_some() { "deprecated" } else { "modified" };
+        let change = if base_dataset.deprecated.is_none() && head_dataset.deprecated.is_some() {
+            "deprecated"
+        } else {
+            "modified"
+        };
         let consumers = cx.base_consumers(&base.name, &base_dataset.name);
-        impacts.push(Impact { dataset: format!("{}/{}", head.name, head_dataset.name), change: change.into(), consumers });
+        impacts.push(Impact {
+            dataset: format!("{}/{}", head.name, head_dataset.name),
+            change: change.into(),
+            consumers,
+        });
     }
     for head_dataset in &head.datasets {
         if !base.datasets.iter().any(|d| d.name.value == head_dataset.name.value) {
-            impacts.push(Impact { dataset: format!("{}/{}", head.name, head_dataset.name), change: "added".into(), consumers: Vec::new() });
+            impacts.push(Impact {
+                dataset: format!("{}/{}", head.name, head_dataset.name),
+                change: "added".into(),
+                consumers: Vec::new(),
+            });
         }
     }
 }
 
 /// Deprecating data that a `deprecationsAllowed: never` sink consumes breaks that sink.
-fn newly_deprecated(cx: &Cx<'_, '_>, store: &Placed<Datastore>, datasets: &[&Dataset], pos: Pos, what: String, findings: &mut Vec<Finding>) {
+fn newly_deprecated(
+    cx: &Cx<'_, '_>,
+    store: &Placed<Datastore>,
+    datasets: &[&Dataset],
+    pos: Pos,
+    what: String,
+    findings: &mut Vec<Finding>,
+) {
     let mut consumers: Vec<Consumer> = Vec::new();
     for dataset in datasets {
         for (workspace, group, allows) in cx.head.of(&store.name, &dataset.name) {
@@ -144,7 +178,14 @@ fn dataset_pair(
 ) {
     if base.deprecated.is_none() {
         if let Some(deprecation) = &head.deprecated {
-            newly_deprecated(cx, head_store, &[head], deprecation.span.key, format!("dataset `{}/{}`", head_store.name, head.name), findings);
+            newly_deprecated(
+                cx,
+                head_store,
+                &[head],
+                deprecation.span.key,
+                format!("dataset `{}/{}`", head_store.name, head.name),
+                findings,
+            );
         }
     }
     let consumers = cx.base_consumers(&base_store.name, &base.name);
@@ -153,7 +194,10 @@ fn dataset_pair(
     let here = |pos: Pos| at_head(cx, head_store, pos);
 
     // Dataset-level classifications.
-    if !same_set(base.classifications.as_ref().map(|c| &c.value[..]), head.classifications.as_ref().map(|c| &c.value[..])) {
+    if !same_set(
+        base.classifications.as_ref().map(|c| &c.value[..]),
+        head.classifications.as_ref().map(|c| &c.value[..]),
+    ) {
         let pos = head.classifications.as_ref().map_or(head.name.span.value, |c| c.span.key);
         let message = format!(
             "the classifications of dataset `{}/{}` changed from {} to {}",
@@ -162,7 +206,11 @@ fn dataset_pair(
             list(base.classifications.as_ref().map(|c| &c.value[..])),
             list(head.classifications.as_ref().map(|c| &c.value[..]))
         );
-        found.push(Problem::new(Rule::CompatClassificationChanged, message, here(pos), dataset_path()).detail("dataset").help(CLASSIFICATION_HELP));
+        found.push(
+            Problem::new(Rule::CompatClassificationChanged, message, here(pos), dataset_path())
+                .detail("dataset")
+                .help(CLASSIFICATION_HELP),
+        );
     }
     let (Some(base_schema), Some(head_schema)) = (&base.schema, &head.schema) else {
         push_all(findings, found, &consumers);
@@ -173,10 +221,18 @@ fn dataset_pair(
         match head_schema.columns.iter().find(|c| c.name.value == base_column.name.value) {
             None => {
                 let was = base_location(cx, base_store, base_column.name.span.value);
-                let message = format!("column `{}` was removed from dataset `{}/{}` (it was at {was})", base_column.name, head_store.name, head.name);
-                let mut problem = Problem::new(Rule::CompatColumnRemoved, message, here(head_schema.columns.span.key), dataset_path())
-                    .detail(base_column.name.to_string())
-                    .help("Keep the column until no workspace consumes it, or publish the new shape as a new dataset.");
+                let message = format!(
+                    "column `{}` was removed from dataset `{}/{}` (it was at {was})",
+                    base_column.name, head_store.name, head.name
+                );
+                let mut problem = Problem::new(
+                    Rule::CompatColumnRemoved,
+                    message,
+                    here(head_schema.columns.span.key),
+                    dataset_path(),
+                )
+                .detail(base_column.name.to_string())
+                .help("Keep the column until no workspace consumes it, or publish the new shape as a new dataset.");
                 problem.related.push(("removed column".into(), was));
                 found.push(problem);
             }
@@ -186,7 +242,10 @@ fn dataset_pair(
     for head_column in &head_schema.columns {
         let is_new = !base_schema.columns.iter().any(|c| c.name.value == head_column.name.value);
         if is_new && !head_column.is_nullable() {
-            let message = format!("column `{}` was added to dataset `{}/{}` as NOT NULL", head_column.name, head_store.name, head.name);
+            let message = format!(
+                "column `{}` was added to dataset `{}/{}` as NOT NULL",
+                head_column.name, head_store.name, head.name
+            );
             let pos = head_column.nullable.as_ref().map_or(head_column.name.span.value, |n| n.span.value);
             found.push(
                 Problem::new(Rule::CompatNotNullColumnAdded, message, here(pos), cx.head_paths().column(head_store, head, head_column))
@@ -205,10 +264,29 @@ fn push_all(findings: &mut Vec<Finding>, found: Vec<Problem>, consumers: &[Consu
     findings.extend(found.into_iter().map(|problem| Finding { problem, consumers: consumers.to_vec() }));
 }
 
-fn keys(cx: &Cx<'_, '_>, store: &Placed<Datastore>, dataset: &Dataset, base: &Schema, head: &Schema, found: &mut Vec<Problem>) {
+fn keys(
+    cx: &Cx<'_, '_>,
+    store: &Placed<Datastore>,
+    dataset: &Dataset,
+    base: &Schema,
+    head: &Schema,
+    found: &mut Vec<Problem>,
+) {
     for (rule, what, base_key, head_key, help) in [
-        (Rule::CompatPrimaryKeyChanged, "primary key", &base.primary_key, &head.primary_key, "Keep the primary key; publish a dataset with the new key instead."),
-        (Rule::CompatPartitionChanged, "partitioning", &base.partition_by, &head.partition_by, "Keep the partitioning; publish a dataset partitioned the new way instead."),
+        (
+            Rule::CompatPrimaryKeyChanged,
+            "primary key",
+            &base.primary_key,
+            &head.primary_key,
+            "Keep the primary key; publish a dataset with the new key instead.",
+        ),
+        (
+            Rule::CompatPartitionChanged,
+            "partitioning",
+            &base.partition_by,
+            &head.partition_by,
+            "Keep the partitioning; publish a dataset partitioned the new way instead.",
+        ),
     ] {
         let names = |k: &Option<crate::model::SpannedList<crate::model::Str>>| -> Vec<String> {
             k.as_ref().map(|k| k.value.iter().map(|n| n.to_string()).collect()).unwrap_or_default()
@@ -222,12 +300,27 @@ fn keys(cx: &Cx<'_, '_>, store: &Placed<Datastore>, dataset: &Dataset, base: &Sc
                 list(base_key.as_ref().map(|k| &k.value[..])),
                 list(head_key.as_ref().map(|k| &k.value[..]))
             );
-            found.push(Problem::new(rule, message, cx.head_paths().at(store.file, pos), cx.head_paths().dataset(store, dataset)).help(help));
+            found.push(
+                Problem::new(
+                    rule,
+                    message,
+                    cx.head_paths().at(store.file, pos),
+                    cx.head_paths().dataset(store, dataset),
+                )
+                .help(help),
+            );
         }
     }
 }
 
-fn column_pair(cx: &Cx<'_, '_>, store: &Placed<Datastore>, dataset: &Dataset, base: &Column, head: &Column, found: &mut Vec<Problem>) {
+fn column_pair(
+    cx: &Cx<'_, '_>,
+    store: &Placed<Datastore>,
+    dataset: &Dataset,
+    base: &Column,
+    head: &Column,
+    found: &mut Vec<Problem>,
+) {
     if base == head {
         return;
     }
@@ -246,22 +339,32 @@ fn column_pair(cx: &Cx<'_, '_>, store: &Placed<Datastore>, dataset: &Dataset, ba
     }
     if let (Ok(base_type), Ok(head_type)) = (&base.ty.value, &head.ty.value) {
         if !super::widening::is_widening(base_type, head_type) {
-            let message = format!("column `{qualified}` changed type from {base_type} to {head_type}, which is not a widening");
+            let message =
+                format!("column `{qualified}` changed type from {base_type} to {head_type}, which is not a widening");
             found.push(
                 Problem::new(Rule::CompatTypeNarrowed, message, here(head.ty.span.value), path())
                     .detail(format!("{base_type}->{head_type}"))
-                    .help("Change a type only to a wider one (see the rule's page for the table), or add a new column."),
+                    .help(
+                        "Change a type only to a wider one (see the rule's page for the table), or add a new column.",
+                    ),
             );
         }
     }
-    if !same_set(base.classifications.as_ref().map(|c| &c.value[..]), head.classifications.as_ref().map(|c| &c.value[..])) {
+    if !same_set(
+        base.classifications.as_ref().map(|c| &c.value[..]),
+        head.classifications.as_ref().map(|c| &c.value[..]),
+    ) {
         let pos = head.classifications.as_ref().map_or(head.name.span.value, |c| c.span.key);
         let message = format!(
             "the classifications of column `{qualified}` changed from {} to {}",
             list(base.classifications.as_ref().map(|c| &c.value[..])),
             list(head.classifications.as_ref().map(|c| &c.value[..]))
         );
-        found.push(Problem::new(Rule::CompatClassificationChanged, message, here(pos), path()).detail("column").help(CLASSIFICATION_HELP));
+        found.push(
+            Problem::new(Rule::CompatClassificationChanged, message, here(pos), path())
+                .detail("column")
+                .help(CLASSIFICATION_HELP),
+        );
     }
 }
 

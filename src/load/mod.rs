@@ -134,7 +134,8 @@ fn parse_all(
     .min(jobs.len().div_ceil(32))
     .max(1);
     let next = AtomicUsize::new(0);
-    let results: Vec<Result<Vec<(usize, Arc<ParsedFile>)>, Error>> = std::thread::scope(|scope| {
+    type Parsed = Result<Vec<(usize, Arc<ParsedFile>)>, Error>;
+    let results: Vec<Parsed> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -146,7 +147,9 @@ fn parse_all(
                             break;
                         };
                         let cacheable = match (classified, &entry.blob) {
-                            (Classified::Model { place, .. }, Some(blob)) if entry.kind == EntryKind::File => Some((*place, *blob)),
+                            (Classified::Model { place, .. }, Some(blob)) if entry.kind == EntryKind::File => {
+                                Some((*place, *blob))
+                            }
                             _ => None,
                         };
                         if let Some(parsed) = cacheable.and_then(|(place, blob)| cache.get(&blob, place)) {

@@ -25,7 +25,8 @@ pub fn render(report: &Report) -> String {
     };
     let _ = writeln!(out, "{verdict} — {}\n", report.counts_phrase());
     if let Some(check) = &report.check {
-        let short = |c: &Option<String>| c.as_deref().map(|c| format!(" ({})", &c[..c.len().min(10)])).unwrap_or_default();
+        let short =
+            |c: &Option<String>| c.as_deref().map(|c| format!(" ({})", &c[..c.len().min(10)])).unwrap_or_default();
         let _ = writeln!(
             out,
             "Checked `{}`{} → `{}`{}; change source: {}.\n",
@@ -56,7 +57,9 @@ pub fn render(report: &Report) -> String {
             cut -= 1;
         }
         out.truncate(cut);
-        out.push_str("\n\n… (the rest of this report was cut to fit a comment; run datasurface locally for all of it)\n");
+        out.push_str(
+            "\n\n… (the rest of this report was cut to fit a comment; run datasurface locally for all of it)\n",
+        );
     }
     out
 }
@@ -109,7 +112,10 @@ fn problems(out: &mut String, report: &Report) {
     }
     let hidden = report.problems.len() - shown;
     if hidden > 0 {
-        let _ = writeln!(out, "\n**{hidden} more problems not shown.** Run `datasurface check` locally, or use `--format json`, to see them all.\n");
+        let _ = writeln!(
+            out,
+            "\n**{hidden} more problems not shown.** Run `datasurface check` locally, or use `--format json`, to see them all.\n"
+        );
     }
 }
 
@@ -145,7 +151,8 @@ fn impact(out: &mut String, check: &super::CheckSummary) {
     if consumed.is_empty() {
         return;
     }
-    let _ = writeln!(out, "### Impact\n\nChanged datasets and the workspaces that consume them:\n\n```mermaid\ngraph LR");
+    let _ =
+        writeln!(out, "### Impact\n\nChanged datasets and the workspaces that consume them:\n\n```mermaid\ngraph LR");
     let mut nodes: BTreeMap<String, String> = BTreeMap::new();
     let id = |name: &str, nodes: &mut BTreeMap<String, String>| {
         let next = format!("n{}", nodes.len());
@@ -167,7 +174,8 @@ fn impact(out: &mut String, check: &super::CheckSummary) {
         }
     }
     out.push_str(&edges);
-    let _ = writeln!(out, "```\n\n| Dataset | Change | Workspace | Group | Owner | Approved |\n|---|---|---|---|---|---|");
+    let _ =
+        writeln!(out, "```\n\n| Dataset | Change | Workspace | Group | Owner | Approved |\n|---|---|---|---|---|---|");
     for item in consumed.iter().take(100) {
         for consumer in &item.consumers {
             let _ = writeln!(
@@ -193,9 +201,7 @@ fn diffs(out: &mut String, check: &super::CheckSummary) {
     for file in &check.files {
         let base = file.base.as_deref().unwrap_or("");
         let head = file.head.as_deref().unwrap_or("");
-        let diff = similar::TextDiff::configure()
-            .timeout(std::time::Duration::from_millis(200))
-            .diff_lines(base, head);
+        let diff = similar::TextDiff::configure().timeout(std::time::Duration::from_millis(200)).diff_lines(base, head);
         let (a, b) = match (&file.base, &file.head) {
             (None, _) => ("/dev/null".to_string(), format!("b/{}", file.path)),
             (_, None) => (format!("a/{}", file.path), "/dev/null".to_string()),
@@ -219,4 +225,43 @@ fn diffs(out: &mut String, check: &super::CheckSummary) {
         check.files.len(),
         if check.files.len() == 1 { "file" } else { "files" }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Pos;
+    use crate::problem::{Location, ObjectKind, ObjectRef};
+    use crate::rules::Rule;
+
+    #[test]
+    fn a_huge_report_is_capped_with_a_count_of_what_is_left_out() {
+        let file: std::sync::Arc<str> = "zones/z/teams/t/store.yaml".into();
+        let problems: Vec<Problem> = (0..5000)
+            .map(|i| {
+                let object = ObjectRef { kind: ObjectKind::Column, name: format!("store/items.c{i}"), location: None };
+                let mut problem = Problem::new(
+                    Rule::CompatColumnRemoved,
+                    format!("column `c{i}` was removed from dataset `store/items` | with a pipe"),
+                    Some(Location::head(&file, Pos::new(i + 1, 7))),
+                    vec![object],
+                );
+                problem.owner = Some(format!("team org/t{}", i % 3));
+                problem
+            })
+            .collect();
+        let root = ObjectRef { kind: ObjectKind::Ecosystem, name: "e".into(), location: None };
+        let report = Report { command: "check", root, problems, files: 1, notes: Vec::new(), check: None };
+        let text = render(&report);
+        assert!(text.len() <= MAX_LEN, "{}", text.len());
+        assert!(text.starts_with(MARKER));
+        let shown = text.matches("| 🛑 |").count();
+        assert!(shown > 100, "{shown}");
+        assert!(
+            text.contains(&format!("**{} more problems not shown.**", 5000 - shown)),
+            "{}",
+            &text[text.len() - 300..]
+        );
+        assert!(text.contains("with a pipe") && text.contains("\\|"), "pipes are escaped in tables");
+    }
 }

@@ -42,7 +42,7 @@ pub fn to_value(report: &Report) -> Value {
             let rule_index = Rule::ALL.iter().position(|r| *r == problem.rule).unwrap_or_default();
             let mut text = problem.message.clone();
             if let Some(help) = &problem.help {
-                text.push_str("\n");
+                text.push('\n');
                 text.push_str(help);
             }
             let mut result = json!({
