@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::load::{self, Snapshot};
@@ -36,6 +37,48 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the JSON Schema of model files (for editors and yaml-language-server).
     Schema,
+    /// Write a synthetic, lint-clean model for benchmarks: a folder, or a git repository (--git)
+    /// with tags `base` and `head` where head makes --change.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// The folder to create (it must not exist, or be empty).
+    pub out: PathBuf,
+    /// Start from a preset: small (100 datasets), medium (5,000 x 51 columns), large (100,000 x 20), huge (1,000,000 x 10).
+    #[arg(long, default_value = "small")]
+    pub preset: String,
+    #[arg(long)]
+    pub zones: Option<usize>,
+    #[arg(long)]
+    pub teams: Option<usize>,
+    #[arg(long)]
+    pub datastores: Option<usize>,
+    #[arg(long)]
+    pub datasets: Option<usize>,
+    #[arg(long)]
+    pub columns: Option<usize>,
+    #[arg(long)]
+    pub workspaces: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write a git repository (through `git fast-import`) instead of a plain folder.
+    #[arg(long)]
+    pub git: bool,
+    /// What the head commit changes (with --git).
+    #[arg(long, value_enum, default_value_t = GenerateChange::OneFile)]
+    pub change: GenerateChange,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GenerateChange {
+    /// One datastore file gains a nullable column.
+    OneFile,
+    /// 1% of datasets gain a nullable column.
+    AddNullable,
+    /// One consumed dataset loses a column.
+    Break,
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,6 +213,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         Command::Lint(lint) => run_lint(lint, color),
         Command::Check(check) => run_check(check, color),
+        Command::Generate(generate) => run_generate(generate),
     }
 }
 
@@ -178,6 +222,7 @@ fn load_options(args: &LoadArgs) -> load::Options {
 }
 
 fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
+    let mut timer = crate::timing::Timer::new();
     let snapshot = match &args.rev {
         Some(rev) => {
             let repo = load::GitRepo::discover(&args.path)?;
@@ -187,16 +232,75 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
         None => Snapshot::folder(&args.path)?,
     };
     let model = load::load(&snapshot, &load_options(&args.load))?;
+    timer.mark("load");
     let ecosystem_path =
         if model.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", model.root) };
     if !model.files.iter().any(|f| *f.path == *ecosystem_path) {
         anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root", snapshot.describe());
     }
+    for _ in 0..std::env::var("BENCH_LINT_REPEAT").ok().and_then(|n| n.parse().ok()).unwrap_or(0) {
+        crate::validate::lint(&model);
+    }
     let problems = crate::validate::lint(&model);
+    timer.mark("lint");
     let root = crate::validate::Paths::new(&model).ecosystem().remove(0);
     let report = Report { command: "lint", root, problems, files: model.files.len(), notes: Vec::new(), check: None };
     let sources = |_: Revision, path: &str| snapshot.read_text(path);
-    emit(&report, args.output.format, &sources, color)
+    let code = emit(&report, args.output.format, &sources, color);
+    timer.mark("report");
+    // The process ends here: freeing millions of model objects one by one would only cost time.
+    std::mem::forget(model);
+    code
+}
+
+fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    use crate::generate::{Change, Model, Shape};
+    let preset = Shape::preset(&args.preset)
+        .ok_or_else(|| anyhow::anyhow!("unknown preset `{}`: use small, medium, large or huge", args.preset))?;
+    let shape = Shape {
+        zones: args.zones.unwrap_or(preset.zones).max(1),
+        teams: args.teams.unwrap_or(preset.teams).max(1),
+        datastores: args.datastores.unwrap_or(preset.datastores).max(1),
+        datasets: args.datasets.unwrap_or(preset.datasets),
+        columns: args.columns.unwrap_or(preset.columns).max(1),
+        workspaces: args.workspaces.unwrap_or(preset.workspaces),
+        seed: args.seed.unwrap_or(preset.seed),
+    };
+    if args.out.exists() && std::fs::read_dir(&args.out)?.next().is_some() {
+        anyhow::bail!("{} exists and is not empty", args.out.display());
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let model = Model::new(shape);
+    let files = if args.git {
+        let change = match args.change {
+            GenerateChange::OneFile => Change::OneFile,
+            GenerateChange::AddNullable => Change::AddNullable,
+            GenerateChange::Break => Change::Break,
+        };
+        let git = |args_: &[&str]| std::process::Command::new("git").args(args_).current_dir(&args.out).status();
+        anyhow::ensure!(git(&["init", "-q", "-b", "main"])?.success(), "git init failed");
+        let mut import = std::process::Command::new("git")
+            .args(["fast-import", "--quiet"])
+            .current_dir(&args.out)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .context("running git fast-import (is git installed?)")?;
+        let stdin = import.stdin.take().context("git fast-import has no stdin")?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, stdin);
+        let n = crate::generate::write_fast_import(&model, change, &mut writer)?;
+        drop(writer);
+        anyhow::ensure!(import.wait()?.success(), "git fast-import failed");
+        n
+    } else {
+        crate::generate::write_folder(&model, &args.out)?
+    };
+    eprintln!(
+        "datasurface generate: {files} files, {} datasets x {} columns in {}",
+        shape.datasets,
+        shape.columns,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn change_source(args: &CheckArgs) -> anyhow::Result<crate::authz::ChangeSource> {

@@ -20,8 +20,8 @@ pub enum DocKey {
     Ecosystem,
     Zone(Arc<str>),
     Team(Arc<str>, Arc<str>),
-    Datastore(Box<str>),
-    Workspace(Box<str>),
+    Datastore(crate::model::Str),
+    Workspace(crate::model::Str),
 }
 
 /// A document of one revision.
@@ -581,11 +581,12 @@ impl Fields {
     }
 
     fn column(&mut self, base: &Column, head: &Column) {
-        let render_type =
-            |t: &crate::model::Spanned<Result<crate::model::ColumnType, crate::model::TypeError>>| match &t.value {
-                Ok(ty) => ty.to_string(),
-                Err(e) => e.text.to_string(),
-            };
+        let render_type = |t: &crate::model::Spanned<
+            Result<crate::model::ColumnType, Box<crate::model::TypeError>>,
+        >| match &t.value {
+            Ok(ty) => ty.to_string(),
+            Err(e) => e.text.to_string(),
+        };
         self.value("type", &base.ty, &head.ty, (Some(base.ty.span.value), Some(head.ty.span.value)), render_type);
         self.value(
             "nullable",

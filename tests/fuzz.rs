@@ -140,3 +140,66 @@ proptest! {
         let _ = datasurface::report::json::render(&report);
     }
 }
+
+/// Every model file the repository holds: the example, the lint cases and the scenarios.
+fn corpus() -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut stack = vec![fixture("")];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                texts.push(text);
+            }
+        }
+    }
+    texts.sort();
+    let generated = datasurface::generate::Model::new(datasurface::generate::Shape::preset("small").unwrap());
+    texts.extend(generated.files().map(|(_, text)| text));
+    texts
+}
+
+/// The fast YAML path must build exactly what granit-parser builds, or decline.
+fn fast_agrees_with_slow(text: &str) -> Result<bool, TestCaseError> {
+    let limits = datasurface::yaml::Limits::default();
+    let Some(fast) = datasurface::yaml::parse_fast(text, limits) else { return Ok(false) };
+    let slow = datasurface::yaml::parse_slow(text, limits);
+    prop_assert_eq!(&fast.documents, &slow.documents, "trees differ for:\n{}", text);
+    prop_assert_eq!(&fast.errors, &slow.errors, "errors differ for:\n{}", text);
+    Ok(true)
+}
+
+#[test]
+fn the_fast_yaml_path_takes_every_model_file_of_the_repository() {
+    let corpus = corpus();
+    let mut declined = Vec::new();
+    for text in &corpus {
+        if !fast_agrees_with_slow(text).unwrap() {
+            declined.push(text.lines().take(3).collect::<Vec<_>>().join(" / "));
+        }
+    }
+    // Files with syntax errors, aliases or binary content are left to granit-parser on purpose.
+    assert!(
+        declined.len() * 20 < corpus.len(),
+        "the fast path declined {} of {} files: {declined:#?}",
+        declined.len(),
+        corpus.len()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_yaml_path_agrees_with_granit(file in any::<usize>(), mutations in proptest::collection::vec(mutation(), 1..4)) {
+        let corpus = corpus();
+        let mut bytes = corpus[file % corpus.len()].clone().into_bytes();
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        if let Ok(text) = String::from_utf8(bytes) {
+            fast_agrees_with_slow(&text)?;
+        }
+    }
+}

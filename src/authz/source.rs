@@ -97,7 +97,7 @@ mod tests {
     use super::*;
     use crate::model::{Span, Spanned};
 
-    fn name(text: &str) -> Spanned<Box<str>> {
+    fn name(text: &str) -> Spanned<crate::model::Str> {
         Spanned::new(text.into(), Span::default())
     }
 

@@ -225,7 +225,13 @@ impl Decoder<'_> {
     }
 
     fn name_node(&mut self, node: &Node<'_>, span: Span) -> Option<Name> {
-        self.text_node(node, span).map(|t| Spanned::new(t.value.into_boxed_str(), t.span))
+        match &node.value {
+            Value::Scalar(text, _) if !node.is_null() => Some(Spanned::new(Str::from(&**text), span)),
+            _ => {
+                self.wrong_type(node, "text");
+                None
+            }
+        }
     }
 
     fn opt_text(&mut self, fields: &Fields<'_, '_>, key: &str) -> Option<Spanned<String>> {
@@ -653,7 +659,7 @@ impl Decoder<'_> {
         let ty = self
             .required(&f, "type")
             .and_then(|e| self.text(e))
-            .map(|text| Spanned::new(ColumnType::parse(&text.value), text.span));
+            .map(|text| Spanned::new(ColumnType::parse(&text.value).map_err(Box::new), text.span));
         Some(Column {
             span,
             name: name?,

@@ -7,6 +7,7 @@
 mod column_type;
 mod objects;
 mod span;
+mod text;
 
 use std::sync::Arc;
 

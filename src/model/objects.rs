@@ -9,8 +9,7 @@ use schemars::JsonSchema;
 use super::column_type::{ColumnType, TypeError};
 use super::span::{Span, Spanned};
 
-/// Text as written in the model.
-pub type Str = Box<str>;
+pub use super::text::Str;
 /// A name or reference with its span.
 pub type Name = Spanned<Str>;
 /// A list whose key and items keep their spans.
@@ -372,7 +371,7 @@ pub struct Column {
     pub name: Name,
     /// A column type of the grammar in MODEL.md §3, e.g. `varchar(320)` or `decimal(18,2)`.
     #[schemars(rename = "type", with = "String")]
-    pub ty: Spanned<Result<ColumnType, TypeError>>,
+    pub ty: Spanned<Result<ColumnType, Box<TypeError>>>,
     /// Default `true`.
     pub nullable: Option<Spanned<bool>>,
     pub classifications: Option<SpannedList<Str>>,

@@ -18,7 +18,9 @@ use crate::rules::Rule;
 
 /// Lints a model: the problems found while reading its files, then every lint rule.
 pub fn lint(model: &Model) -> Vec<Problem> {
+    let mut t = crate::timing::Timer::new();
     let index = Index::new(model);
+    t.mark("index");
     let mut cx = Ctx { model, index: &index, paths: Paths::new(model), problems: Vec::new() };
     rules::run(&mut cx);
     let mut problems = cx.problems;

@@ -1,126 +1,140 @@
 //! `name.invalid` and `name.duplicate`.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use crate::model::{FileId, Name, Pos};
 use crate::problem::{ObjectKind, ObjectRef};
 use crate::rules::Rule;
 use crate::validate::Ctx;
 
 /// SQL reserved words (SQL:2016 and the common dialects) that cannot name a table or column.
-const RESERVED: &[&str] = &[
-    "ALL",
-    "ALTER",
-    "AND",
-    "ANY",
-    "ARRAY",
-    "AS",
-    "ASC",
-    "ASYMMETRIC",
-    "AUTHORIZATION",
-    "BETWEEN",
-    "BINARY",
-    "BOTH",
-    "CASE",
-    "CAST",
-    "CHECK",
-    "COLLATE",
-    "COLUMN",
-    "CONSTRAINT",
-    "CREATE",
-    "CROSS",
-    "CURRENT_DATE",
-    "CURRENT_ROLE",
-    "CURRENT_TIME",
-    "CURRENT_TIMESTAMP",
-    "CURRENT_USER",
-    "DEFAULT",
-    "DEFERRABLE",
-    "DELETE",
-    "DESC",
-    "DISTINCT",
-    "DO",
-    "DROP",
-    "ELSE",
-    "END",
-    "EXCEPT",
-    "EXISTS",
-    "FALSE",
-    "FETCH",
-    "FOR",
-    "FOREIGN",
-    "FROM",
-    "FULL",
-    "GRANT",
-    "GROUP",
-    "HAVING",
-    "IN",
-    "INITIALLY",
-    "INNER",
-    "INSERT",
-    "INTERSECT",
-    "INTO",
-    "IS",
-    "JOIN",
-    "LATERAL",
-    "LEADING",
-    "LEFT",
-    "LIKE",
-    "LIMIT",
-    "LOCALTIME",
-    "LOCALTIMESTAMP",
-    "NATURAL",
-    "NOT",
-    "NULL",
-    "OFFSET",
-    "ON",
-    "ONLY",
-    "OR",
-    "ORDER",
-    "OUTER",
-    "OVERLAPS",
-    "PLACING",
-    "PRIMARY",
-    "REFERENCES",
-    "RETURNING",
-    "RIGHT",
-    "SELECT",
-    "SESSION_USER",
-    "SIMILAR",
-    "SOME",
-    "SYMMETRIC",
-    "TABLE",
-    "THEN",
-    "TO",
-    "TRAILING",
-    "TRUE",
-    "UNION",
-    "UNIQUE",
-    "UPDATE",
-    "USER",
-    "USING",
-    "VALUES",
-    "VARIADIC",
-    "WHEN",
-    "WHERE",
-    "WINDOW",
-    "WITH",
-];
+/// A `matches!` over byte strings compiles to a decision on length and bytes: no search.
+fn is_reserved_upper(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"ALL"
+            | b"ALTER"
+            | b"AND"
+            | b"ANY"
+            | b"ARRAY"
+            | b"AS"
+            | b"ASC"
+            | b"ASYMMETRIC"
+            | b"AUTHORIZATION"
+            | b"BETWEEN"
+            | b"BINARY"
+            | b"BOTH"
+            | b"CASE"
+            | b"CAST"
+            | b"CHECK"
+            | b"COLLATE"
+            | b"COLUMN"
+            | b"CONSTRAINT"
+            | b"CREATE"
+            | b"CROSS"
+            | b"CURRENT_DATE"
+            | b"CURRENT_ROLE"
+            | b"CURRENT_TIME"
+            | b"CURRENT_TIMESTAMP"
+            | b"CURRENT_USER"
+            | b"DEFAULT"
+            | b"DEFERRABLE"
+            | b"DELETE"
+            | b"DESC"
+            | b"DISTINCT"
+            | b"DO"
+            | b"DROP"
+            | b"ELSE"
+            | b"END"
+            | b"EXCEPT"
+            | b"EXISTS"
+            | b"FALSE"
+            | b"FETCH"
+            | b"FOR"
+            | b"FOREIGN"
+            | b"FROM"
+            | b"FULL"
+            | b"GRANT"
+            | b"GROUP"
+            | b"HAVING"
+            | b"IN"
+            | b"INITIALLY"
+            | b"INNER"
+            | b"INSERT"
+            | b"INTERSECT"
+            | b"INTO"
+            | b"IS"
+            | b"JOIN"
+            | b"LATERAL"
+            | b"LEADING"
+            | b"LEFT"
+            | b"LIKE"
+            | b"LIMIT"
+            | b"LOCALTIME"
+            | b"LOCALTIMESTAMP"
+            | b"NATURAL"
+            | b"NOT"
+            | b"NULL"
+            | b"OFFSET"
+            | b"ON"
+            | b"ONLY"
+            | b"OR"
+            | b"ORDER"
+            | b"OUTER"
+            | b"OVERLAPS"
+            | b"PLACING"
+            | b"PRIMARY"
+            | b"REFERENCES"
+            | b"RETURNING"
+            | b"RIGHT"
+            | b"SELECT"
+            | b"SESSION_USER"
+            | b"SIMILAR"
+            | b"SOME"
+            | b"SYMMETRIC"
+            | b"TABLE"
+            | b"THEN"
+            | b"TO"
+            | b"TRAILING"
+            | b"TRUE"
+            | b"UNION"
+            | b"UNIQUE"
+            | b"UPDATE"
+            | b"USER"
+            | b"USING"
+            | b"VALUES"
+            | b"VARIADIC"
+            | b"WHEN"
+            | b"WHERE"
+            | b"WINDOW"
+            | b"WITH"
+    )
+}
 
 fn sql_identifier_problem(name: &str) -> Option<String> {
-    let mut chars = name.chars();
-    let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    if !starts_with_letter || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') || name.len() > 128 {
+    let bytes = name.as_bytes();
+    let valid = bytes.first().is_some_and(u8::is_ascii_alphabetic)
+        && bytes.len() <= 128
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    if !valid {
         return Some(format!(
             "`{name}` is not a SQL identifier: use a letter, then letters, digits or `_`, at most 128 characters"
         ));
     }
-    let upper = name.to_ascii_uppercase();
-    if RESERVED.binary_search(&upper.as_str()).is_ok() {
+    if is_reserved(name) {
         return Some(format!("`{name}` is a reserved SQL word"));
     }
     None
+}
+
+fn is_reserved(name: &str) -> bool {
+    const LONGEST: usize = 17;
+    if name.len() > LONGEST || name.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let mut upper = [0u8; LONGEST];
+    for (slot, byte) in upper.iter_mut().zip(name.bytes()) {
+        *slot = byte.to_ascii_uppercase();
+    }
+    is_reserved_upper(&upper[..name.len()])
 }
 
 /// Names of zones, teams, containers, vendors and platforms appear in folder names and
@@ -215,48 +229,48 @@ pub(super) fn invalid(cx: &mut Ctx<'_>) {
     }
 }
 
-/// Tracks names in one scope; `case_insensitive` for SQL names, which databases fold.
+/// The duplicates among `names`, as `(duplicate, first)` index pairs.
 ///
-/// Small scopes (most datasets' columns) are scanned linearly: a model of millions of
-/// datasets would otherwise build millions of hash maps.
-struct Seen<'m> {
-    case_insensitive: bool,
-    small: Vec<(std::borrow::Cow<'m, str>, FileId, Pos)>,
-    large: HashMap<std::borrow::Cow<'m, str>, (FileId, Pos)>,
-}
-
-const SMALL_SCOPE: usize = 32;
-
-impl<'m> Seen<'m> {
-    fn new(case_insensitive: bool) -> Seen<'m> {
-        Seen { case_insensitive, small: Vec::new(), large: HashMap::new() }
+/// Names are hashed once (folding ASCII case for SQL names) and the hashes sorted, so the
+/// cost is `n log n` integer comparisons; only names with equal hashes are compared as text,
+/// and those by sorting too, so no choice of names makes it quadratic.
+fn find_duplicates(names: &[&str], case_insensitive: bool) -> Vec<(usize, usize)> {
+    if names.len() < 2 {
+        return Vec::new();
     }
-
-    /// The first place of an earlier object with the same name, if any.
-    fn add(&mut self, name: &'m str, file: FileId, pos: Pos) -> Option<(FileId, Pos)> {
-        let key = if self.case_insensitive && name.bytes().any(|b| b.is_ascii_uppercase()) {
-            std::borrow::Cow::Owned(name.to_ascii_lowercase())
-        } else {
-            std::borrow::Cow::Borrowed(name)
-        };
-        if self.large.is_empty() {
-            if let Some((_, file, pos)) = self.small.iter().find(|(k, ..)| *k == key) {
-                return Some((*file, *pos));
+    let fold = |b: u8| if case_insensitive { b.to_ascii_lowercase() } else { b };
+    let mut keyed: Vec<(u64, u32)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in name.bytes() {
+                hash = (hash ^ u64::from(fold(byte))).wrapping_mul(0x0100_0000_01b3);
             }
-            if self.small.len() < SMALL_SCOPE {
-                self.small.push((key, file, pos));
-                return None;
-            }
-            self.large = self.small.drain(..).map(|(k, f, p)| (k, (f, p))).collect();
-        }
-        match self.large.entry(key) {
-            Entry::Occupied(first) => Some(*first.get()),
-            Entry::Vacant(slot) => {
-                slot.insert((file, pos));
-                None
+            (hash, i as u32)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let compare = |a: &str, b: &str| a.bytes().map(fold).cmp(b.bytes().map(fold));
+    let mut found = Vec::new();
+    let mut start = 0;
+    while start < keyed.len() {
+        let end = start + keyed[start..].iter().take_while(|(h, _)| *h == keyed[start].0).count();
+        if end - start > 1 {
+            let mut run: Vec<usize> = keyed[start..end].iter().map(|(_, i)| *i as usize).collect();
+            run.sort_unstable_by(|a, b| compare(names[*a], names[*b]).then(a.cmp(b)));
+            let mut first = run[0];
+            for pair in run.windows(2) {
+                if compare(names[pair[0]], names[pair[1]]).is_eq() {
+                    found.push((pair[1], first));
+                } else {
+                    first = pair[1];
+                }
             }
         }
+        start = end;
     }
+    found
 }
 
 fn duplicate(cx: &mut Ctx<'_>, what: &str, name: &Name, file: FileId, first: (FileId, Pos), path: Vec<ObjectRef>) {
@@ -289,68 +303,69 @@ pub(super) fn duplicates(cx: &mut Ctx<'_>) {
             ("credential store", ObjectKind::CredentialStore, eco.credential_stores.iter().map(|c| &c.name).collect()),
             ("zone", ObjectKind::Zone, eco.zones.iter().map(|z| &z.name).collect()),
         ] {
-            let mut seen = Seen::new(false);
-            for name in names {
-                if let Some(first) = seen.add(&name.value, file, name.span.value) {
-                    let path = cx.paths.ecosystem_child(kind, name, name.span.value);
-                    duplicate(cx, what, name, file, first, path);
-                }
+            let texts: Vec<&str> = names.iter().map(|n| &*n.value).collect();
+            for (second, first) in find_duplicates(&texts, false) {
+                let name = names[second];
+                let path = cx.paths.ecosystem_child(kind, name, name.span.value);
+                duplicate(cx, what, name, file, (file, names[first].span.value), path);
             }
         }
     }
     for zone in &model.zones {
-        let mut seen = Seen::new(false);
-        for team in &zone.teams {
-            if let Some(first) = seen.add(&team.name.value, zone.file, team.name.span.value) {
-                let path = cx.paths.team(&zone.scope.zone, &team.name);
-                duplicate(cx, "team", &team.name, zone.file, first, path);
-            }
+        let texts: Vec<&str> = zone.teams.iter().map(|t| &*t.name.value).collect();
+        for (second, first) in find_duplicates(&texts, false) {
+            let (team, first) = (&zone.teams[second], &zone.teams[first]);
+            let path = cx.paths.team(&zone.scope.zone, &team.name);
+            duplicate(cx, "team", &team.name, zone.file, (zone.file, first.name.span.value), path);
         }
     }
     for team in &model.teams {
-        let mut seen = Seen::new(false);
         let folder = team.scope.team.as_deref().unwrap_or_default();
-        for container in &team.containers {
-            if let Some(first) = seen.add(&container.name.value, team.file, container.name.span.value) {
-                let path =
-                    cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
-                duplicate(cx, "container", &container.name, team.file, first, path);
-            }
+        let texts: Vec<&str> = team.containers.iter().map(|c| &*c.name.value).collect();
+        for (second, first) in find_duplicates(&texts, false) {
+            let (container, first) = (&team.containers[second], &team.containers[first]);
+            let path = cx.paths.container(&team.scope.zone, folder, &container.name, team.file, container.span.value);
+            duplicate(cx, "container", &container.name, team.file, (team.file, first.name.span.value), path);
         }
     }
-    let mut stores = Seen::new(true);
+    let texts: Vec<&str> = model.datastores.iter().map(|s| &*s.name.value).collect();
+    for (second, first) in find_duplicates(&texts, true) {
+        let (store, first) = (&model.datastores[second], &model.datastores[first]);
+        let path = cx.paths.datastore(store);
+        duplicate(cx, "datastore", &store.name, store.file, (first.file, first.name.span.value), path);
+    }
+    let mut texts: Vec<&str> = Vec::new();
     for store in &model.datastores {
-        if let Some(first) = stores.add(&store.name.value, store.file, store.name.span.value) {
-            let path = cx.paths.datastore(store);
-            duplicate(cx, "datastore", &store.name, store.file, first, path);
+        texts.clear();
+        texts.extend(store.datasets.iter().map(|d| &*d.name.value));
+        for (second, first) in find_duplicates(&texts, true) {
+            let (dataset, first) = (&store.datasets.value[second], &store.datasets.value[first]);
+            let path = cx.paths.dataset(store, dataset);
+            duplicate(cx, "dataset", &dataset.name, store.file, (store.file, first.name.span.value), path);
         }
-        let mut datasets = Seen::new(true);
         for dataset in &store.datasets {
-            if let Some(first) = datasets.add(&dataset.name.value, store.file, dataset.name.span.value) {
-                let path = cx.paths.dataset(store, dataset);
-                duplicate(cx, "dataset", &dataset.name, store.file, first, path);
-            }
-            let mut columns = Seen::new(true);
-            for column in dataset.schema.iter().flat_map(|s| &s.columns.value) {
-                if let Some(first) = columns.add(&column.name.value, store.file, column.name.span.value) {
-                    let path = cx.paths.column(store, dataset, column);
-                    duplicate(cx, "column", &column.name, store.file, first, path);
-                }
+            let Some(schema) = &dataset.schema else { continue };
+            texts.clear();
+            texts.extend(schema.columns.iter().map(|c| &*c.name.value));
+            for (second, first) in find_duplicates(&texts, true) {
+                let (column, first) = (&schema.columns.value[second], &schema.columns.value[first]);
+                let path = cx.paths.column(store, dataset, column);
+                duplicate(cx, "column", &column.name, store.file, (store.file, first.name.span.value), path);
             }
         }
     }
-    let mut workspaces = Seen::new(true);
+    let texts: Vec<&str> = model.workspaces.iter().map(|w| &*w.name.value).collect();
+    for (second, first) in find_duplicates(&texts, true) {
+        let (workspace, first) = (&model.workspaces[second], &model.workspaces[first]);
+        let path = cx.paths.workspace(workspace);
+        duplicate(cx, "workspace", &workspace.name, workspace.file, (first.file, first.name.span.value), path);
+    }
     for workspace in &model.workspaces {
-        if let Some(first) = workspaces.add(&workspace.name.value, workspace.file, workspace.name.span.value) {
-            let path = cx.paths.workspace(workspace);
-            duplicate(cx, "workspace", &workspace.name, workspace.file, first, path);
-        }
-        let mut groups = Seen::new(true);
-        for group in &workspace.dataset_groups {
-            if let Some(first) = groups.add(&group.name.value, workspace.file, group.name.span.value) {
-                let path = cx.paths.group(workspace, group);
-                duplicate(cx, "dataset group", &group.name, workspace.file, first, path);
-            }
+        let texts: Vec<&str> = workspace.dataset_groups.iter().map(|g| &*g.name.value).collect();
+        for (second, first) in find_duplicates(&texts, true) {
+            let (group, first) = (&workspace.dataset_groups[second], &workspace.dataset_groups[first]);
+            let path = cx.paths.group(workspace, group);
+            duplicate(cx, "dataset group", &group.name, workspace.file, (workspace.file, first.name.span.value), path);
         }
     }
 }
@@ -360,19 +375,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reserved_words_are_sorted_for_binary_search() {
-        assert!(RESERVED.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn seen_switches_to_a_map_without_losing_names() {
-        let names: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
-        let mut seen = Seen::new(true);
-        for (i, name) in names.iter().enumerate() {
-            assert_eq!(seen.add(name, FileId(0), Pos::new(i as u32 + 1, 1)), None);
-        }
-        assert_eq!(seen.add("C5", FileId(0), Pos::new(500, 1)), Some((FileId(0), Pos::new(6, 1))));
-        assert_eq!(seen.add("c99", FileId(0), Pos::new(501, 1)), Some((FileId(0), Pos::new(100, 1))));
+    fn duplicates_point_at_the_first_occurrence() {
+        assert_eq!(find_duplicates(&["a", "b", "A", "c", "a"], true), vec![(2, 0), (4, 0)]);
+        assert_eq!(find_duplicates(&["a", "b", "A", "c", "a"], false), vec![(4, 0)]);
+        assert_eq!(find_duplicates(&["x"], true), vec![]);
+        assert!(is_reserved("select") && is_reserved("SeLeCt") && is_reserved("current_timestamp"));
+        assert!(!is_reserved("selected") && !is_reserved("a_very_long_column_name_indeed"));
     }
 
     #[test]

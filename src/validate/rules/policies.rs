@@ -50,6 +50,18 @@ fn classification_refusal<'p>(zone: &'p GovernanceZone, classification: &str) ->
     check(zone.policies.classifications.as_ref(), |entry| entry.eq_ignore_ascii_case(classification))
 }
 
+/// Whether some classification of the dataset is refused, checked without allocating: the
+/// common case, and the only one on the path of a big clean model.
+fn any_classification_refused(zone: &GovernanceZone, dataset: &Dataset) -> bool {
+    let columns = dataset.schema.iter().flat_map(|s| &s.columns.value);
+    let mut all = dataset
+        .classifications
+        .iter()
+        .flat_map(|l| &l.value)
+        .chain(columns.flat_map(|c| c.classifications.iter().flat_map(|l| &l.value)));
+    all.any(|c| classification_refusal(zone, &c.value).is_some())
+}
+
 /// Every distinct classification of a dataset: its own, or its columns', first use first.
 fn dataset_classifications(dataset: &Dataset) -> Vec<&Name> {
     let columns = dataset.schema.iter().flat_map(|s| &s.columns.value);
@@ -95,7 +107,13 @@ pub(super) fn policies(cx: &mut Ctx<'_>) {
     }
     for store in &model.datastores {
         let Some(zone) = index.zones.get(&*store.scope.zone) else { continue };
+        if zone.policies.classifications.is_none() {
+            continue;
+        }
         for dataset in &store.datasets {
+            if !any_classification_refused(zone, dataset) {
+                continue;
+            }
             for classification in dataset_classifications(dataset) {
                 if let Some(refusal) = classification_refusal(zone, &classification.value) {
                     let message = format!(
@@ -168,7 +186,10 @@ fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, cons
                     }
                 }
             }
-            if workspace.scope.zone != store.scope.zone {
+            if workspace.scope.zone != store.scope.zone
+                && consumer_zone.policies.classifications.is_some()
+                && any_classification_refused(consumer_zone, dataset)
+            {
                 for classification in dataset_classifications(dataset) {
                     if let Some(refusal) = classification_refusal(consumer_zone, &classification.value) {
                         let message = format!(
