@@ -184,6 +184,27 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Runs the binary: parses arguments, runs the command, prints, and returns the exit code.
 pub fn main() -> ExitCode {
+    // A panic is a bug in datasurface, never the user's fault: one line and exit code 2,
+    // not a stack trace (set RUST_BACKTRACE=1 to get one).
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!("datasurface: internal error{location}: {message}; please report this");
+        }));
+    }
+    match std::panic::catch_unwind(main_inner) {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+fn main_inner() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(error) => {

@@ -315,7 +315,7 @@ impl Decoder<'_> {
 
     fn name_list(&mut self, entry: &Entry<'_>) -> SpannedList<Str> {
         let items = self.items(entry);
-        let values = items.iter().filter_map(|item| self.name_node(item, Span::at(item.pos))).collect();
+        let values = exact(items.len(), items.iter().filter_map(|item| self.name_node(item, Span::at(item.pos))));
         Spanned::new(values, span_of(entry))
     }
 
@@ -337,7 +337,7 @@ impl Decoder<'_> {
             return Vec::new();
         };
         let items = self.items(entry);
-        items.iter().filter_map(|item| decode(self, item, Span::at(item.pos))).collect()
+        exact(items.len(), items.iter().filter_map(|item| decode(self, item, Span::at(item.pos))))
     }
 
     fn object<T>(
@@ -642,7 +642,7 @@ impl Decoder<'_> {
         let f = self.fields(node, "schema", SCHEMA_FIELDS)?;
         let columns = self.required(&f, "columns").map(|e| {
             let items = self.items(e);
-            let columns = items.iter().filter_map(|item| self.column(item, Span::at(item.pos))).collect();
+            let columns = exact(items.len(), items.iter().filter_map(|item| self.column(item, Span::at(item.pos))));
             Spanned::new(columns, span_of(e))
         });
         Some(Schema {
@@ -745,6 +745,17 @@ impl Decoder<'_> {
             ),
         })
     }
+}
+
+/// Collects at most `capacity` items into a vector that holds exactly that much room: a
+/// model keeps millions of these vectors, and doubling growth would waste a third of memory.
+fn exact<T>(capacity: usize, items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(capacity);
+    out.extend(items);
+    if out.len() < capacity {
+        out.shrink_to_fit();
+    }
+    out
 }
 
 fn is_retention(text: &str) -> bool {

@@ -59,8 +59,12 @@ pub enum Error {
 pub struct SourceEntry {
     pub rel: String,
     pub kind: EntryKind,
+    /// The size in bytes when the listing knows it (folders, memory); 0 for git, whose
+    /// sizes come from object headers when the file is read (`Reader::size`).
     pub size: u64,
     pub blob: Option<crate::model::BlobId>,
+    /// Where to read it in the order that is cheapest for the source (pack position for git).
+    pub order: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +107,9 @@ pub fn load(snapshot: &Snapshot, options: &Options) -> Result<Model, Error> {
 
 /// Reads a model, taking parsed files from `cache` when their blob was parsed before.
 pub fn load_cached(snapshot: &Snapshot, options: &Options, cache: &ParseCache) -> Result<Model, Error> {
+    let mut timer = crate::timing::Timer::new();
     let entries = snapshot.entries()?;
+    timer.mark("list files");
     let prefix = snapshot.prefix();
     let mut jobs: Vec<(String, Classified, SourceEntry)> = Vec::new();
     for entry in entries {
@@ -117,7 +123,10 @@ pub fn load_cached(snapshot: &Snapshot, options: &Options, cache: &ParseCache) -
     jobs.sort_by(|a, b| a.0.cmp(&b.0));
 
     let parsed = parse_all(snapshot, &jobs, options, cache)?;
-    Ok(assemble(prefix, jobs, parsed))
+    timer.mark("parse files");
+    let model = assemble(prefix, jobs, parsed);
+    timer.mark("assemble");
+    Ok(model)
 }
 
 /// Reads and parses every job, in parallel, keeping the order of `jobs`.
@@ -133,6 +142,11 @@ fn parse_all(
     }
     .min(jobs.len().div_ceil(32))
     .max(1);
+    // Read in the source's cheapest order (pack order for git), in runs of neighbours per
+    // thread: a delta then comes right after its base, which the thread has just decoded.
+    let mut sequence: Vec<usize> = (0..jobs.len()).collect();
+    sequence.sort_by_key(|i| jobs[*i].2.order);
+    let chunk = (jobs.len() / (threads * 8)).clamp(16, 1024);
     let next = AtomicUsize::new(0);
     type Parsed = Result<Vec<(usize, Arc<ParsedFile>)>, Error>;
     let results: Vec<Parsed> = std::thread::scope(|scope| {
@@ -141,26 +155,29 @@ fn parse_all(
                 scope.spawn(|| {
                     let reader = snapshot.reader();
                     let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((_, classified, entry)) = jobs.get(index) else {
-                            break;
-                        };
-                        let cacheable = match (classified, &entry.blob) {
-                            (Classified::Model { place, .. }, Some(blob)) if entry.kind == EntryKind::File => {
-                                Some((*place, *blob))
+                    'chunks: loop {
+                        let first = next.fetch_add(chunk, Ordering::Relaxed);
+                        for &index in sequence.iter().skip(first).take(chunk) {
+                            let (_, classified, entry) = &jobs[index];
+                            let cacheable = match (classified, &entry.blob) {
+                                (Classified::Model { place, .. }, Some(blob)) if entry.kind == EntryKind::File => {
+                                    Some((*place, *blob))
+                                }
+                                _ => None,
+                            };
+                            if let Some(parsed) = cacheable.and_then(|(place, blob)| cache.get(&blob, place)) {
+                                done.push((index, parsed));
+                                continue;
                             }
-                            _ => None,
-                        };
-                        if let Some(parsed) = cacheable.and_then(|(place, blob)| cache.get(&blob, place)) {
+                            let parsed = Arc::new(parse_file(&reader, classified, entry, options)?);
+                            if let Some((place, blob)) = cacheable {
+                                cache.insert(blob, place, parsed.clone());
+                            }
                             done.push((index, parsed));
-                            continue;
                         }
-                        let parsed = Arc::new(parse_file(&reader, classified, entry, options)?);
-                        if let Some((place, blob)) = cacheable {
-                            cache.insert(blob, place, parsed.clone());
+                        if first + chunk >= jobs.len() {
+                            break 'chunks;
                         }
-                        done.push((index, parsed));
                     }
                     Ok(done)
                 })

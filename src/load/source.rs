@@ -22,6 +22,9 @@ pub enum Snapshot {
     Memory { files: Vec<(String, Vec<u8>)> },
 }
 
+/// Memory for decoded delta bases, per reading thread.
+const PACK_CACHE_BYTES: usize = 96 * 1024 * 1024;
+
 /// Reads file contents; one per worker thread.
 pub enum Reader<'s> {
     Folder(&'s Path),
@@ -30,6 +33,17 @@ pub enum Reader<'s> {
 }
 
 impl Reader<'_> {
+    /// The size of a file, known before reading it (from the object header for git).
+    pub fn size(&self, entry: &SourceEntry) -> Result<u64, Error> {
+        match (self, entry.blob) {
+            (Reader::Git(repo), Some(blob)) => {
+                let id = gix::ObjectId::from_bytes_or_panic(&blob);
+                Ok(repo.find_header(id).map_err(|e| Error::Git { message: format!("{}: {e}", entry.rel) })?.size())
+            }
+            _ => Ok(entry.size),
+        }
+    }
+
     pub fn read(&self, entry: &SourceEntry) -> Result<Vec<u8>, Error> {
         match self {
             Reader::Folder(root) => {
@@ -85,7 +99,15 @@ impl Snapshot {
     pub fn reader(&self) -> Reader<'_> {
         match self {
             Snapshot::Folder { root, .. } => Reader::Folder(root),
-            Snapshot::Git { repo, .. } => Reader::Git(Box::new(repo.to_thread_local())),
+            Snapshot::Git { repo, .. } => {
+                let mut repo = repo.to_thread_local();
+                // Packed blobs are deltas against each other: a roomy cache of decoded bases
+                // saves re-inflating whole delta chains for every file.
+                repo.objects.set_pack_cache(|| {
+                    Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(PACK_CACHE_BYTES))
+                });
+                Reader::Git(Box::new(repo))
+            }
             Snapshot::Memory { files } => Reader::Memory(files),
         }
     }
@@ -99,6 +121,7 @@ impl Snapshot {
                 let repo = repo.to_thread_local();
                 let tree = repo.find_tree(*tree).map_err(git_error)?;
                 let records = tree.traverse().breadthfirst.files().map_err(git_error)?;
+                let packs = pack_indices(&repo);
                 for record in records {
                     let kind = if record.mode.is_link() {
                         EntryKind::Symlink
@@ -109,13 +132,13 @@ impl Snapshot {
                         continue;
                     };
                     let rel = String::from_utf8_lossy(&record.filepath).into_owned();
-                    let size = if kind == EntryKind::File && super::classify(&rel) != super::Classified::Ignored {
-                        repo.find_header(record.oid).map_err(git_error)?.size()
-                    } else {
-                        0
-                    };
+                    let wanted = kind == EntryKind::File && super::classify(&rel) != super::Classified::Ignored;
+                    // The size is read from the object header later, on a reader thread.
+                    let size = 0;
+                    // Reading blobs in pack order decodes each delta right after its base.
+                    let order = if wanted { pack_order(&packs, &record.oid) } else { u64::MAX };
                     let blob = record.oid.as_bytes().try_into().ok();
-                    entries.push(SourceEntry { rel, kind, size, blob });
+                    entries.push(SourceEntry { rel, kind, size, blob, order });
                 }
             }
             Snapshot::Git { tree: None, .. } => {}
@@ -126,6 +149,7 @@ impl Snapshot {
                         kind: EntryKind::File,
                         size: bytes.len() as u64,
                         blob: None,
+                        order: 0,
                     });
                 }
             }
@@ -153,6 +177,29 @@ impl Snapshot {
     }
 }
 
+/// The pack indices of a repository, to look up where each blob sits in its pack.
+/// A repository that cannot be read this way simply gets no pack order.
+fn pack_indices(repo: &gix::Repository) -> Vec<gix::odb::pack::index::File> {
+    let Ok(entries) = std::fs::read_dir(repo.objects.store_ref().path().join("pack")) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    paths.sort();
+    paths.iter().filter_map(|p| gix::odb::pack::index::File::at(p, repo.object_hash()).ok()).collect()
+}
+
+/// A sort key that puts blobs in pack order (pack, then offset); loose objects last.
+fn pack_order(packs: &[gix::odb::pack::index::File], id: &gix::oid) -> u64 {
+    packs
+        .iter()
+        .enumerate()
+        .find_map(|(n, index)| index.lookup(id).map(|e| ((n as u64) << 40) | index.pack_offset_at_index(e)))
+        .unwrap_or(u64::MAX)
+}
+
 fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceEntry>) -> Result<(), Error> {
     let read_dir = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     for item in read_dir {
@@ -164,11 +211,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceEntry>) -> Result<(), Error
         let metadata = std::fs::symlink_metadata(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let rel = path.strip_prefix(root).map(path_to_slash).unwrap_or_default();
         if metadata.file_type().is_symlink() {
-            out.push(SourceEntry { rel, kind: EntryKind::Symlink, size: 0, blob: None });
+            out.push(SourceEntry { rel, kind: EntryKind::Symlink, size: 0, blob: None, order: 0 });
         } else if metadata.is_dir() {
             walk(root, &path, out)?;
         } else if metadata.is_file() {
-            out.push(SourceEntry { rel, kind: EntryKind::File, size: metadata.len(), blob: None });
+            out.push(SourceEntry { rel, kind: EntryKind::File, size: metadata.len(), blob: None, order: 0 });
         }
     }
     Ok(())
