@@ -19,11 +19,13 @@ pub struct CheckConfig<'a> {
     pub load: load::Options,
 }
 
-/// The report, and the two snapshots for rendering source snippets.
+/// The report, the two snapshots for rendering source snippets, and the two models.
 pub struct CheckOutput {
     pub report: Report,
     pub base: Snapshot,
     pub head: Snapshot,
+    pub base_model: crate::model::Model,
+    pub head_model: crate::model::Model,
 }
 
 /// Most changed files whose text goes into the report, and most bytes per file.
@@ -33,11 +35,15 @@ const MAX_DIFF_FILE_BYTES: usize = 256 * 1024;
 pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput, load::Error> {
     let base_snapshot = config.repo.snapshot(config.base, config.root)?;
     let head_snapshot = config.repo.snapshot(config.head, config.root)?;
+    let mut timer = crate::timing::Timer::new();
     let head = load::load_cached(&head_snapshot, &config.load, cache)?;
     let base = load::load_cached(&base_snapshot, &config.load, cache)?;
+    timer.mark("load both");
 
     let mut problems = validate::lint(&head);
+    timer.mark("lint head");
     let diff = diff::diff(&base, &head);
+    timer.mark("diff");
     let source = &config.source;
     let mut notes = Vec::new();
     let first_commit = authz::is_first_commit(&base);
@@ -53,6 +59,7 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
         impact = impacts;
     }
     validate::sort(&mut problems);
+    timer.mark("authz+compat");
     notes.push(format!(
         "{} model {} changed between {} and {}; change source: {}.",
         diff.changes.len(),
@@ -74,7 +81,8 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
     };
     let root = Paths::new(&head).ecosystem().remove(0);
     let report = Report { command: "check", root, problems, files: head.files.len(), notes, check: Some(summary) };
-    Ok(CheckOutput { report, base: base_snapshot, head: head_snapshot })
+    drop(diff);
+    Ok(CheckOutput { report, base: base_snapshot, head: head_snapshot, base_model: base, head_model: head })
 }
 
 fn scope_words(doc: &DocRef<'_>) -> String {

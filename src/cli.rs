@@ -142,6 +142,26 @@ pub struct LoadArgs {
     /// Largest model file read, in bytes (suffixes KiB, MiB, GiB accepted).
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Keep parsed files of git revisions here, keyed by blob id, to skip parsing them next time.
+    #[arg(long, env = "DATASURFACE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Size limit of --cache-dir; the oldest entries are deleted beyond it.
+    #[arg(long, default_value = "4GiB", value_parser = parse_size)]
+    pub cache_max_size: u64,
+}
+
+impl LoadArgs {
+    fn parse_cache(&self) -> anyhow::Result<load::ParseCache> {
+        Ok(match &self.cache_dir {
+            None => load::ParseCache::default(),
+            Some(dir) => {
+                let options = load_options(self);
+                let disk = load::DiskCache::open(dir, self.cache_max_size, &options.limits)
+                    .with_context(|| format!("opening the cache folder {}", dir.display()))?;
+                load::ParseCache::with_disk(disk)
+            }
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -252,7 +272,8 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
         }
         None => Snapshot::folder(&args.path)?,
     };
-    let model = load::load(&snapshot, &load_options(&args.load))?;
+    let cache = args.load.parse_cache()?;
+    let model = load::load_cached(&snapshot, &load_options(&args.load), &cache)?;
     timer.mark("load");
     let ecosystem_path =
         if model.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", model.root) };
@@ -269,6 +290,7 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
     let sources = |_: Revision, path: &str| snapshot.read_text(path);
     let code = emit(&report, args.output.format, &sources, color);
     timer.mark("report");
+    cache.prune();
     // The process ends here: freeing millions of model objects one by one would only cost time.
     std::mem::forget(model);
     code
@@ -355,7 +377,8 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
         source,
         load: load_options(&args.load),
     };
-    let output = crate::check::check(&config, &load::ParseCache::default())?;
+    let cache = args.load.parse_cache()?;
+    let output = crate::check::check(&config, &cache)?;
     let ecosystem =
         if config.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", config.root) };
     if output.head.read_text(&ecosystem).is_none() {
@@ -365,7 +388,11 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
         Revision::Base => output.base.read_text(path),
         Revision::Head => output.head.read_text(path),
     };
-    emit(&output.report, args.output.format, &sources, color)
+    let code = emit(&output.report, args.output.format, &sources, color);
+    cache.prune();
+    // The process ends here: freeing millions of model objects one by one would only cost time.
+    std::mem::forget(output);
+    code
 }
 
 /// Prints the report in `format` and returns the exit code of its outcome.

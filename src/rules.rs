@@ -12,7 +12,7 @@ use crate::problem::Severity;
 macro_rules! rules {
     ($($variant:ident => $id:literal,)*) => {
         /// A rule, named by its stable id.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         pub enum Rule {
             $($variant,)*
         }

@@ -5,6 +5,7 @@
 //! with it, so one broken file cannot hide the findings of the others. `Error` is only for
 //! "could not run" conditions: a missing folder, an unknown revision, a broken repository.
 
+mod cache;
 pub mod decode;
 mod layout;
 mod source;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub use cache::DiskCache;
 pub use layout::{Classified, classify};
 pub use source::{GitRepo, Snapshot};
 
@@ -75,19 +77,43 @@ pub enum EntryKind {
 
 /// Parsed files by blob id and place, shared by every load that uses it: a check parses each
 /// distinct blob once, although base and head hold almost the same blobs.
+///
+/// With a `DiskCache` behind it, parsed files also survive the process (`--cache-dir`).
 #[derive(Default)]
 pub struct ParseCache {
     files: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, decode::Place), Arc<ParsedFile>>>,
+    disk: Option<DiskCache>,
 }
 
 impl ParseCache {
+    pub fn with_disk(disk: DiskCache) -> ParseCache {
+        ParseCache { files: Default::default(), disk: Some(disk) }
+    }
+
     pub fn get(&self, blob: &crate::model::BlobId, place: decode::Place) -> Option<Arc<ParsedFile>> {
-        self.files.lock().ok()?.get(&(*blob, place)).cloned()
+        if let Some(parsed) = self.files.lock().ok()?.get(&(*blob, place)).cloned() {
+            return Some(parsed);
+        }
+        let parsed = Arc::new(self.disk.as_ref()?.get(blob, place)?);
+        if let Ok(mut files) = self.files.lock() {
+            files.insert((*blob, place), parsed.clone());
+        }
+        Some(parsed)
     }
 
     pub fn insert(&self, blob: crate::model::BlobId, place: decode::Place, parsed: Arc<ParsedFile>) {
+        if let Some(disk) = &self.disk {
+            disk.put(&blob, place, &parsed);
+        }
         if let Ok(mut files) = self.files.lock() {
             files.insert((blob, place), parsed);
+        }
+    }
+
+    /// Keeps the disk cache within its size limit; call once a run is done.
+    pub fn prune(&self) {
+        if let Some(disk) = &self.disk {
+            disk.prune();
         }
     }
 

@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// A parsed column type.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ColumnType {
     Boolean,
     TinyInt,
@@ -40,12 +40,12 @@ pub enum ColumnType {
 }
 
 /// Why a type string did not parse.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TypeError {
     pub text: Box<str>,
     pub reason: String,
     /// The closest known type name, when the name itself was not recognised.
-    pub suggestion: Option<&'static str>,
+    pub suggestion: Option<Box<str>>,
 }
 
 /// The type names of the grammar, for messages and suggestions.
@@ -92,7 +92,11 @@ impl ColumnType {
                 Err((format!("unexpected `{}` after the type", parser.rest), None))
             }
         });
-        result.map_err(|(reason, suggestion)| TypeError { text: text.into(), reason, suggestion })
+        result.map_err(|(reason, suggestion)| TypeError {
+            text: text.into(),
+            reason,
+            suggestion: suggestion.map(Into::into),
+        })
     }
 
     /// Problems with the sizes of an otherwise well-formed type, outermost first.

@@ -23,7 +23,7 @@ pub struct FileId(pub u32);
 pub type BlobId = [u8; 20];
 
 /// One YAML document of a model file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Document {
     Ecosystem(Arc<Ecosystem>),
     Zone(Arc<GovernanceZone>),
@@ -33,7 +33,7 @@ pub enum Document {
 }
 
 /// A problem found while reading one file, before the file is placed in a model.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileProblem {
     pub rule: crate::rules::Rule,
     pub pos: Pos,
@@ -45,7 +45,7 @@ pub struct FileProblem {
 ///
 /// A parsed file depends only on the file's bytes and its place in the layout, which is what
 /// makes it safe to share between revisions and to cache by blob id.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ParsedFile {
     pub documents: Vec<Document>,
     pub problems: Vec<FileProblem>,

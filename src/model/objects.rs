@@ -16,7 +16,7 @@ pub type Name = Spanned<Str>;
 pub type SpannedList<T> = Spanned<Vec<Spanned<T>>>;
 
 /// The root document `ecosystem.yaml`.
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Ecosystem", transform = kind_ecosystem)]
 pub struct Ecosystem {
     #[schemars(skip)]
@@ -42,7 +42,7 @@ pub struct Ecosystem {
 }
 
 /// An owner: at least one principal. A change source satisfies it when any principal matches.
-#[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Owner")]
 pub struct Owner {
     #[schemars(skip)]
@@ -60,7 +60,7 @@ pub struct Owner {
 }
 
 /// A zone declared by the ecosystem, or a team declared by a zone: a name and its owner.
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Declaration")]
 pub struct Declaration {
     #[schemars(skip)]
@@ -71,7 +71,7 @@ pub struct Declaration {
 }
 
 /// An infrastructure vendor with its tree of locations.
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Vendor")]
 pub struct Vendor {
     #[schemars(skip)]
@@ -86,10 +86,10 @@ pub struct Vendor {
 }
 
 /// Children of a location tree node, by name.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LocationTree(pub Vec<Location>);
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub name: Name,
     pub children: LocationTree,
@@ -108,7 +108,7 @@ impl JsonSchema for LocationTree {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "kebab-case", title = "CredentialStoreKind")]
 pub enum CredentialStoreKind {
     /// Secrets mounted as files (Docker or Kubernetes secrets).
@@ -119,7 +119,7 @@ pub enum CredentialStoreKind {
     Vault,
 }
 
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "CredentialStore")]
 pub struct CredentialStore {
     #[schemars(skip)]
@@ -133,7 +133,7 @@ pub struct CredentialStore {
     pub documentation: Option<Spanned<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Platform")]
 pub struct Platform {
     #[schemars(skip)]
@@ -147,7 +147,7 @@ pub struct Platform {
 }
 
 /// `zones/<zone>/zone.yaml`.
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "GovernanceZone", transform = kind_zone)]
 pub struct GovernanceZone {
     #[schemars(skip)]
@@ -162,7 +162,7 @@ pub struct GovernanceZone {
 }
 
 /// What a zone allows for its containers, datasets and dataset groups.
-#[derive(Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Policies")]
 pub struct Policies {
     /// Location keys `vendor:path/sub`; a key covers everything beneath it.
@@ -173,7 +173,7 @@ pub struct Policies {
 }
 
 /// An allow list and a deny list. Without `allowed` everything not denied is allowed.
-#[derive(Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Policy")]
 pub struct Policy {
     #[schemars(skip)]
@@ -183,7 +183,7 @@ pub struct Policy {
 }
 
 /// `zones/<zone>/teams/<team>/team.yaml`.
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Team", transform = kind_team)]
 pub struct Team {
     #[schemars(skip)]
@@ -195,7 +195,7 @@ pub struct Team {
     pub containers: Vec<Container>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "kebab-case", title = "ContainerKind")]
 pub enum ContainerKind {
     Kafka,
@@ -213,7 +213,7 @@ impl ContainerKind {
 }
 
 /// A data container: a service that holds data (`kafka` with `bootstrap`, databases with `host`).
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Container")]
 pub struct Container {
     #[schemars(skip)]
@@ -233,7 +233,7 @@ pub struct Container {
     pub documentation: Option<Spanned<String>>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "kebab-case", title = "ProductionStatus")]
 pub enum ProductionStatus {
     Production,
@@ -241,7 +241,7 @@ pub enum ProductionStatus {
     NotProduction,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Deprecation")]
 pub struct Deprecation {
     #[schemars(skip)]
@@ -250,7 +250,7 @@ pub struct Deprecation {
 }
 
 /// A file of a team folder with `kind: Datastore`.
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Datastore", transform = kind_datastore)]
 pub struct Datastore {
     #[schemars(skip)]
@@ -264,7 +264,7 @@ pub struct Datastore {
     /// How the data arrives.
     #[schemars(required)]
     pub capture: Option<Capture>,
-    #[schemars(default, with = "Vec<Dataset>")]
+    #[schemars(with = "Option<Vec<Dataset>>")]
     pub datasets: Spanned<Vec<Dataset>>,
 }
 
@@ -274,7 +274,7 @@ impl Datastore {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "kebab-case", title = "CaptureKind")]
 pub enum CaptureKind {
     Kafka,
@@ -283,7 +283,7 @@ pub enum CaptureKind {
     Transformer,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "kebab-case", title = "TopicMapping")]
 pub enum TopicMapping {
     Debezium,
@@ -291,7 +291,7 @@ pub enum TopicMapping {
 }
 
 /// How a datastore's data arrives (ingestion metadata).
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Capture")]
 pub struct Capture {
     #[schemars(skip)]
@@ -308,7 +308,7 @@ pub struct Capture {
 }
 
 /// A mapping from names to strings, in file order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NameMap(pub Vec<(Name, Name)>);
 
 impl JsonSchema for NameMap {
@@ -321,7 +321,7 @@ impl JsonSchema for NameMap {
 }
 
 /// When a capture runs: on a schedule or when told to.
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(untagged, title = "Trigger")]
 pub enum Trigger {
     Cron {
@@ -337,7 +337,7 @@ pub enum Trigger {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Dataset")]
 pub struct Dataset {
     #[schemars(skip)]
@@ -352,7 +352,7 @@ pub struct Dataset {
     pub schema: Option<Schema>,
 }
 
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Schema")]
 pub struct Schema {
     #[schemars(skip)]
@@ -362,7 +362,7 @@ pub struct Schema {
     pub columns: Spanned<Vec<Column>>,
 }
 
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Column")]
 pub struct Column {
     #[schemars(skip)]
@@ -385,7 +385,7 @@ impl Column {
 }
 
 /// A file of a team folder with `kind: Workspace`.
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Workspace", transform = kind_workspace)]
 pub struct Workspace {
     #[schemars(skip)]
@@ -407,7 +407,7 @@ impl Workspace {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "DatasetGroup")]
 pub struct DatasetGroup {
     #[schemars(skip)]
@@ -420,7 +420,7 @@ pub struct DatasetGroup {
     pub sinks: Vec<Sink>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "kebab-case", title = "Latency")]
 pub enum Latency {
     Seconds,
@@ -429,14 +429,14 @@ pub enum Latency {
     Days,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "kebab-case", title = "Milestoning")]
 pub enum Milestoning {
     LiveOnly,
     Forensic,
 }
 
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Requirements")]
 pub struct Requirements {
     #[schemars(skip)]
@@ -448,7 +448,7 @@ pub struct Requirements {
     pub retention: Option<Name>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "kebab-case", title = "DeprecationsAllowed")]
 pub enum DeprecationsAllowed {
     #[default]
@@ -456,7 +456,7 @@ pub enum DeprecationsAllowed {
     Allowed,
 }
 
-#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
 #[schemars(rename_all = "camelCase", deny_unknown_fields, title = "Sink")]
 pub struct Sink {
     #[schemars(skip)]

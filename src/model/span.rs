@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 /// A 1-based line and column (in characters) inside one file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Pos {
     pub line: u32,
     pub col: u32,
@@ -20,7 +20,7 @@ impl Pos {
 /// For list items and document roots there is no key; `key` then equals `value`.
 /// Spans never take part in equality or hashing: two objects that say the same thing are
 /// equal wherever they are written, which is what diffing base and head needs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub key: Pos,
     pub value: Pos,
@@ -45,7 +45,7 @@ impl Span {
 }
 
 /// A value with the span it was read from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Spanned<T> {
     pub value: T,
     pub span: Span,

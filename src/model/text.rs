@@ -6,7 +6,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Str(compact_str::CompactString);
 
 impl Str {

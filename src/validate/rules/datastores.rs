@@ -90,7 +90,7 @@ fn schema(cx: &mut Ctx<'_>, store: &Placed<Datastore>, dataset: &Dataset) {
     }
     for column in columns {
         let problem = match &column.ty.value {
-            Err(error) => Some(match error.suggestion {
+            Err(error) => Some(match &error.suggestion {
                 Some(suggestion) => {
                     format!("`{}` is not a column type: {}; did you mean `{suggestion}`?", error.text, error.reason)
                 }

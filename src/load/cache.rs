@@ -1,0 +1,167 @@
+//! The persistent parse cache: parsed files on disk, keyed by git blob id.
+//!
+//! A key is the blob id, the file's place in the layout, the parse limits and the cache
+//! format (which names the datasurface version), so an entry can never be stale: the same
+//! key always means the same bytes parsed the same way. Entries are written to a temporary
+//! file and renamed into place, checked with a checksum when read, and any entry that does
+//! not read back cleanly is deleted and parsed again. The folder is bounded by a size limit
+//! (oldest entries go first) and is safe to delete at any time.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bincode::Options as _;
+
+use super::decode::Place;
+use crate::model::{BlobId, ParsedFile};
+
+/// Bump when the model types or their encoding change.
+const FORMAT: u32 = 1;
+/// Largest entry read back: a bound on what a damaged file can make us allocate.
+const MAX_ENTRY_BYTES: u64 = 256 * 1024 * 1024;
+
+pub struct DiskCache {
+    dir: PathBuf,
+    max_bytes: u64,
+    salt: String,
+    written: AtomicU64,
+}
+
+fn codec() -> impl bincode::Options {
+    bincode::DefaultOptions::new().with_limit(MAX_ENTRY_BYTES)
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+impl DiskCache {
+    /// Opens (creating) the cache under `dir`. `limits` names the parse settings that change
+    /// what a file parses to, so that different settings never share entries.
+    pub fn open(dir: &Path, max_bytes: u64, limits: &crate::yaml::Limits) -> std::io::Result<DiskCache> {
+        let dir = dir.join(format!("v{FORMAT}-{}", env!("CARGO_PKG_VERSION")));
+        std::fs::create_dir_all(&dir)?;
+        let salt = format!("{}-{}", limits.max_depth, limits.max_alias_nodes);
+        Ok(DiskCache { dir, max_bytes, salt, written: AtomicU64::new(0) })
+    }
+
+    fn path(&self, blob: &BlobId, place: Place) -> PathBuf {
+        let hex: String = blob.iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(&hex[..2]).join(format!("{}-{place:?}-{}.bin", &hex[2..], self.salt))
+    }
+
+    pub fn get(&self, blob: &BlobId, place: Place) -> Option<ParsedFile> {
+        let path = self.path(blob, place);
+        let bytes = std::fs::read(&path).ok()?;
+        let decoded = (bytes.len() >= 8)
+            .then(|| bytes.split_at(bytes.len() - 8))
+            .filter(|(payload, sum)| checksum(payload).to_le_bytes() == **sum)
+            .and_then(|(payload, _)| codec().deserialize::<ParsedFile>(payload).ok());
+        if decoded.is_none() {
+            // Damaged or from an incompatible build: drop it, the caller parses again.
+            let _ = std::fs::remove_file(&path);
+        }
+        decoded
+    }
+
+    pub fn put(&self, blob: &BlobId, place: Place, parsed: &ParsedFile) {
+        let Ok(mut bytes) = codec().serialize(parsed) else { return };
+        bytes.extend_from_slice(&checksum(&bytes).to_le_bytes());
+        let path = self.path(blob, place);
+        let Some(parent) = path.parent() else { return };
+        if std::fs::create_dir_all(parent).is_err() {
+            return;
+        }
+        // Write beside, then rename: readers never see half an entry.
+        let temporary = parent.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
+        if std::fs::write(&temporary, &bytes).is_ok() && std::fs::rename(&temporary, &path).is_ok() {
+            self.written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        } else {
+            let _ = std::fs::remove_file(&temporary);
+        }
+    }
+
+    /// After writing, keeps the folder under its size limit by deleting the oldest entries
+    /// (to 80% of the limit, so that pruning is not needed again at once).
+    pub fn prune(&self) {
+        if self.written.swap(0, Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut entries = Vec::new();
+        let mut total = 0;
+        for shard in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            for entry in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+                if let Ok(metadata) = entry.metadata() {
+                    total += metadata.len();
+                    let modified = metadata.modified().unwrap_or(std::time::UNIX_EPOCH);
+                    entries.push((modified, metadata.len(), entry.path()));
+                }
+            }
+        }
+        if total <= self.max_bytes {
+            return;
+        }
+        entries.sort();
+        let target = self.max_bytes / 10 * 8;
+        for (_, len, path) in entries {
+            if total <= target {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> ParsedFile {
+        super::super::parse_bytes(text.as_bytes(), Place::TeamContent, &super::super::Options::default())
+    }
+
+    #[test]
+    fn entries_round_trip_and_damage_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path(), 1 << 30, &crate::yaml::Limits::default()).unwrap();
+        let file = parsed(
+            "kind: Datastore\nname: s\ncapture: {kind: kafka, container: k}\ndatasets:\n  - name: d\n    schema:\n      columns:\n        - {name: id, type: \"decimal(9,2)\"}\n",
+        );
+        let blob = [7u8; 20];
+        assert!(cache.get(&blob, Place::TeamContent).is_none());
+        cache.put(&blob, Place::TeamContent, &file);
+        let back = cache.get(&blob, Place::TeamContent).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{file:?}"), "positions and all");
+        assert!(cache.get(&blob, Place::Team).is_none(), "the place is part of the key");
+        // A damaged entry is deleted and reads as a miss.
+        let path = cache.path(&blob, Place::TeamContent);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[3] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(cache.get(&blob, Place::TeamContent).is_none());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn pruning_keeps_the_folder_under_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path(), 2_000, &crate::yaml::Limits::default()).unwrap();
+        let file = parsed("kind: Workspace\nname: w\ncontainer: c\n");
+        for i in 0..100u8 {
+            cache.put(&[i; 20], Place::TeamContent, &file);
+        }
+        cache.prune();
+        let total: u64 = walk(dir.path());
+        assert!(total > 1_000 && total <= 2_000, "pruned to 80% of the limit, not emptied: {total}");
+    }
+
+    fn walk(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| if e.path().is_dir() { walk(&e.path()) } else { e.metadata().unwrap().len() })
+            .sum()
+    }
+}
