@@ -36,11 +36,16 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
     let base_snapshot = config.repo.snapshot(config.base, config.root)?;
     let head_snapshot = config.repo.snapshot(config.head, config.root)?;
     let mut timer = crate::timing::Timer::new();
-    let head = load::load_cached(&head_snapshot, &config.load, cache)?;
-    let base = load::load_cached(&base_snapshot, &config.load, cache)?;
+    // Team folders that differ between base and head are read file by file on both sides,
+    // since diff compares their documents; the others may come from folder summaries.
+    let full = changed_folders(&base_snapshot, &head_snapshot)?;
+    let head = load::load_planned(&head_snapshot, &config.load, cache, &full)?;
+    let base = load::load_planned(&base_snapshot, &config.load, cache, &full)?;
     timer.mark("load both");
 
-    let mut problems = validate::lint(&head);
+    let lint = validate::lint_detailed(&head);
+    load::remember_folders(cache, &head, &lint.fresh_local);
+    let mut problems = lint.problems;
     timer.mark("lint head");
     let diff = diff::diff(&base, &head);
     timer.mark("diff");
@@ -83,6 +88,29 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
     let report = Report { command: "check", root, problems, files: head.files.len(), notes, check: Some(summary) };
     drop(diff);
     Ok(CheckOutput { report, base: base_snapshot, head: head_snapshot, base_model: base, head_model: head })
+}
+
+/// Team folders whose tree differs between the two snapshots (or exists in one only).
+fn changed_folders(base: &Snapshot, head: &Snapshot) -> Result<std::collections::HashSet<String>, load::Error> {
+    let base_folders: std::collections::HashMap<String, crate::model::BlobId> =
+        base.team_folders()?.into_iter().collect();
+    let head_folders: std::collections::HashMap<String, crate::model::BlobId> =
+        head.team_folders()?.into_iter().collect();
+    let join = |snapshot: &Snapshot, rel: &str| {
+        if snapshot.prefix().is_empty() { rel.to_string() } else { format!("{}/{rel}", snapshot.prefix()) }
+    };
+    let mut changed = std::collections::HashSet::new();
+    for (rel, tree) in &head_folders {
+        if base_folders.get(rel) != Some(tree) {
+            changed.insert(join(head, rel));
+        }
+    }
+    for rel in base_folders.keys() {
+        if !head_folders.contains_key(rel) {
+            changed.insert(join(base, rel));
+        }
+    }
+    Ok(changed)
 }
 
 fn scope_words(doc: &DocRef<'_>) -> String {

@@ -283,8 +283,10 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
     for _ in 0..std::env::var("BENCH_LINT_REPEAT").ok().and_then(|n| n.parse().ok()).unwrap_or(0) {
         crate::validate::lint(&model);
     }
-    let problems = crate::validate::lint(&model);
+    let lint = crate::validate::lint_detailed(&model);
     timer.mark("lint");
+    crate::load::remember_folders(&cache, &model, &lint.fresh_local);
+    let problems = lint.problems;
     let root = crate::validate::Paths::new(&model).ecosystem().remove(0);
     let report = Report { command: "lint", root, problems, files: model.files.len(), notes: Vec::new(), check: None };
     let sources = |_: Revision, path: &str| snapshot.read_text(path);

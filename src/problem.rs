@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::model::Pos;
 use crate::rules::Rule;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Severity {
     Info,
     Warning,
@@ -39,7 +39,7 @@ impl fmt::Display for Severity {
 }
 
 /// Which revision a location refers to. Lint problems are always in the head.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Revision {
     Base,
     #[default]
@@ -47,7 +47,7 @@ pub enum Revision {
 }
 
 /// A file (relative to the repository root) and a position in it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub file: Arc<str>,
     pub pos: Pos,
@@ -67,7 +67,7 @@ impl fmt::Display for Location {
 }
 
 /// The kinds of object a problem can be about, outermost first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum ObjectKind {
     Ecosystem,
     Vendor,
@@ -107,7 +107,7 @@ impl ObjectKind {
 }
 
 /// One object on the path from the ecosystem to the object a problem is about.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ObjectRef {
     pub kind: ObjectKind,
     /// The qualified name, e.g. `customers/customers` for a dataset.
@@ -122,7 +122,7 @@ impl fmt::Display for ObjectRef {
 }
 
 /// A finding of one rule about one object.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     pub rule: Rule,
     pub severity: Severity,

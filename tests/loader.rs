@@ -142,3 +142,81 @@ fn a_huge_file_is_refused_without_reading_it() {
     let (code, _) = lint_json(dir.path(), &[".", "--max-file-size", "64MiB"]);
     assert_eq!(code, 1, "a comment-only file has no document");
 }
+
+/// Files of a folder tree, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(files_under(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+#[test]
+fn a_warm_cache_gives_the_same_reports() {
+    for case in [
+        "acme",
+        "lint/field.unknown",
+        "lint/sink.deprecated",
+        "lint/policy.classification-not-allowed",
+        "lint/schema.nullable-key",
+        "lint/ref.unknown.container",
+        "lint/yaml.syntax",
+    ] {
+        let repo = new_repo();
+        copy_dir(&fixture(case), repo.path());
+        commit_all(repo.path(), "model");
+        let cache = tempfile::tempdir().unwrap();
+        let cache_arg = cache.path().to_str().unwrap();
+        let (_, plain) = lint_json(repo.path(), &[".", "--rev", "HEAD"]);
+        let (_, cold) = lint_json(repo.path(), &[".", "--rev", "HEAD", "--cache-dir", cache_arg]);
+        let cached = files_under(cache.path());
+        assert!(
+            cached.iter().any(|p| p.extension().is_some_and(|e| e == "folder")),
+            "{case}: no folder summaries written"
+        );
+        let (_, warm) = lint_json(repo.path(), &[".", "--rev", "HEAD", "--cache-dir", cache_arg]);
+        assert_eq!(problems(&plain), problems(&cold), "{case}: cold cache");
+        assert_eq!(problems(&plain), problems(&warm), "{case}: warm cache");
+        // Damaged entries are dropped and rebuilt, never trusted.
+        for file in &cached {
+            let mut bytes = std::fs::read(file).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x55;
+            std::fs::write(file, bytes).unwrap();
+        }
+        let (_, damaged) = lint_json(repo.path(), &[".", "--rev", "HEAD", "--cache-dir", cache_arg]);
+        assert_eq!(problems(&plain), problems(&damaged), "{case}: damaged cache");
+    }
+}
+
+#[test]
+fn a_warm_cache_gives_the_same_checks() {
+    for scenario in std::fs::read_dir(fixture("scenarios")).unwrap() {
+        let dir = scenario.unwrap().path();
+        let repo = crate::scenarios::scenario_repo(&dir);
+        let cache = tempfile::tempdir().unwrap();
+        let run = |extra: &[&str]| {
+            let mut args = vec![
+                "check",
+                "--base",
+                "base",
+                "--head",
+                "head",
+                "--as-repo",
+                "org/producers@main",
+                "--format",
+                "json",
+            ];
+            args.extend_from_slice(extra);
+            let output = datasurface(repo.path(), &args);
+            let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            (output.status.code(), report["problems"].clone(), report["check"]["changes"].clone())
+        };
+        let plain = run(&[]);
+        let cache_arg = cache.path().to_str().unwrap();
+        assert_eq!(plain, run(&["--cache-dir", cache_arg]), "{}: cold", dir.display());
+        assert_eq!(plain, run(&["--cache-dir", cache_arg]), "{}: warm", dir.display());
+    }
+}

@@ -67,14 +67,46 @@ impl DiskCache {
     pub fn put(&self, blob: &BlobId, place: Place, parsed: &ParsedFile) {
         let Ok(mut bytes) = codec().serialize(parsed) else { return };
         bytes.extend_from_slice(&checksum(&bytes).to_le_bytes());
-        let path = self.path(blob, place);
+        self.write(&self.path(blob, place), &bytes);
+    }
+
+    fn folder_path(&self, key: &super::folders::FolderKey) -> PathBuf {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let path_hash = checksum(key.path.as_bytes());
+        let zone = key.zone_blob.map_or("none".to_string(), |z| hex(&z));
+        let tree = hex(&key.tree);
+        self.dir.join(&tree[..2]).join(format!("{}-{zone}-{path_hash:016x}-{}.folder", &tree[2..], self.salt))
+    }
+
+    /// A team-folder summary, if one was stored under exactly this key.
+    pub fn get_folder(&self, key: &super::folders::FolderKey) -> Option<super::folders::FolderEntry> {
+        let path = self.folder_path(key);
+        let bytes = std::fs::read(&path).ok()?;
+        let decoded = (bytes.len() >= 8)
+            .then(|| bytes.split_at(bytes.len() - 8))
+            .filter(|(payload, sum)| checksum(payload).to_le_bytes() == **sum)
+            .and_then(|(payload, _)| codec().deserialize::<super::folders::FolderEntry>(payload).ok())
+            .filter(|entry| entry.key == *key);
+        if decoded.is_none() {
+            let _ = std::fs::remove_file(&path);
+        }
+        decoded
+    }
+
+    pub fn put_folder(&self, entry: &super::folders::FolderEntry) {
+        let Ok(mut bytes) = codec().serialize(entry) else { return };
+        bytes.extend_from_slice(&checksum(&bytes).to_le_bytes());
+        self.write(&self.folder_path(&entry.key), &bytes);
+    }
+
+    fn write(&self, path: &Path, bytes: &[u8]) {
         let Some(parent) = path.parent() else { return };
         if std::fs::create_dir_all(parent).is_err() {
             return;
         }
         // Write beside, then rename: readers never see half an entry.
         let temporary = parent.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
-        if std::fs::write(&temporary, &bytes).is_ok() && std::fs::rename(&temporary, &path).is_ok() {
+        if std::fs::write(&temporary, bytes).is_ok() && std::fs::rename(&temporary, path).is_ok() {
             self.written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         } else {
             let _ = std::fs::remove_file(&temporary);

@@ -358,7 +358,7 @@ impl Decoder<'_> {
             span,
             name: name?,
             owner,
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
             vendors: self.objects(&f, "vendors", Self::vendor),
             credential_stores: self.objects(&f, "credentialStores", Self::credential_store),
             platforms: self.objects(&f, "platforms", Self::platform),
@@ -392,7 +392,7 @@ impl Decoder<'_> {
             name: name?,
             cloud: self.opt_name(&f, "cloud"),
             locations: f.get("locations").map(|e| self.location_tree(&e.value)).unwrap_or_default(),
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
         })
     }
 
@@ -434,7 +434,7 @@ impl Decoder<'_> {
             kind: kind?,
             path: self.opt_text(&f, "path"),
             address: self.opt_text(&f, "address"),
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
         })
     }
 
@@ -447,7 +447,7 @@ impl Decoder<'_> {
             name: name?,
             kind: kind?,
             credential_store: self.opt_name(&f, "credentialStore"),
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
         })
     }
 
@@ -457,7 +457,7 @@ impl Decoder<'_> {
         Some(GovernanceZone {
             span,
             name: name?,
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
             policies: self.object(&f, "policies", Self::policies).unwrap_or_default(),
             teams: self.objects(&f, "teams", |d, n, s| d.declaration(n, s, "team declaration")),
         })
@@ -491,7 +491,7 @@ impl Decoder<'_> {
         Some(Team {
             span,
             name: name?,
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
             containers: self.objects(&f, "containers", Self::container),
         })
     }
@@ -521,7 +521,7 @@ impl Decoder<'_> {
             port: f.get("port").and_then(|e| self.int(e)),
             database: self.opt_name(&f, "database"),
             locations: self.opt_name_list(&f, "locations"),
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
         })
     }
 
@@ -548,9 +548,9 @@ impl Decoder<'_> {
         Some(Datastore {
             span,
             name: name?,
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
             production_status: self.production_status(&f),
-            deprecated: self.object(&f, "deprecated", Self::deprecation),
+            deprecated: self.object(&f, "deprecated", Self::deprecation).map(Box::new),
             capture,
             datasets: match f.get("datasets") {
                 Some(e) => Spanned::new(self.objects(&f, "datasets", Self::dataset), span_of(e)),
@@ -631,10 +631,10 @@ impl Decoder<'_> {
         Some(Dataset {
             span,
             name: name?,
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
             classifications: self.opt_name_list(&f, "classifications"),
-            deprecated: self.object(&f, "deprecated", Self::deprecation),
-            schema,
+            deprecated: self.object(&f, "deprecated", Self::deprecation).map(Box::new),
+            schema: schema.map(Box::new),
         })
     }
 
@@ -666,7 +666,7 @@ impl Decoder<'_> {
             ty: ty?,
             nullable: f.get("nullable").and_then(|e| self.bool(e)),
             classifications: self.opt_name_list(&f, "classifications"),
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
         })
     }
 
@@ -677,7 +677,7 @@ impl Decoder<'_> {
         Some(Workspace {
             span,
             name: name?,
-            documentation: self.opt_text(&f, "documentation"),
+            documentation: self.opt_text(&f, "documentation").map(Box::new),
             container,
             production_status: self.production_status(&f),
             dataset_groups: self.objects(&f, "datasetGroups", Self::dataset_group),

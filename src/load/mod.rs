@@ -7,6 +7,7 @@
 
 mod cache;
 pub mod decode;
+mod folders;
 mod layout;
 mod source;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use cache::DiskCache;
+pub use folders::{FolderEntry, FolderKey, TeamFolder};
 pub use layout::{Classified, classify};
 pub use source::{GitRepo, Snapshot};
 
@@ -82,12 +84,34 @@ pub enum EntryKind {
 #[derive(Default)]
 pub struct ParseCache {
     files: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, decode::Place), Arc<ParsedFile>>>,
+    folders: std::sync::Mutex<std::collections::HashMap<FolderKey, Arc<FolderEntry>>>,
     disk: Option<DiskCache>,
 }
 
 impl ParseCache {
     pub fn with_disk(disk: DiskCache) -> ParseCache {
-        ParseCache { files: Default::default(), disk: Some(disk) }
+        ParseCache { disk: Some(disk), ..ParseCache::default() }
+    }
+
+    /// A team-folder summary, from memory or disk.
+    pub fn get_folder(&self, key: &FolderKey) -> Option<Arc<FolderEntry>> {
+        if let Some(entry) = self.folders.lock().ok()?.get(key).cloned() {
+            return Some(entry);
+        }
+        let entry = Arc::new(self.disk.as_ref()?.get_folder(key)?);
+        if let Ok(mut folders) = self.folders.lock() {
+            folders.insert(key.clone(), entry.clone());
+        }
+        Some(entry)
+    }
+
+    pub fn insert_folder(&self, entry: FolderEntry) {
+        if let Some(disk) = &self.disk {
+            disk.put_folder(&entry);
+        }
+        if let Ok(mut folders) = self.folders.lock() {
+            folders.insert(entry.key.clone(), Arc::new(entry));
+        }
     }
 
     pub fn get(&self, blob: &crate::model::BlobId, place: decode::Place) -> Option<Arc<ParsedFile>> {
@@ -101,8 +125,9 @@ impl ParseCache {
         Some(parsed)
     }
 
-    pub fn insert(&self, blob: crate::model::BlobId, place: decode::Place, parsed: Arc<ParsedFile>) {
-        if let Some(disk) = &self.disk {
+    /// Keeps a parsed file in memory, and on disk too when `persist`.
+    pub fn insert(&self, blob: crate::model::BlobId, place: decode::Place, parsed: Arc<ParsedFile>, persist: bool) {
+        if let (Some(disk), true) = (&self.disk, persist) {
             disk.put(&blob, place, &parsed);
         }
         if let Ok(mut files) = self.files.lock() {
@@ -131,8 +156,20 @@ pub fn load(snapshot: &Snapshot, options: &Options) -> Result<Model, Error> {
     load_cached(snapshot, options, &ParseCache::default())
 }
 
-/// Reads a model, taking parsed files from `cache` when their blob was parsed before.
+/// Reads a model, taking parsed files from `cache` when their blob was parsed before, and
+/// whole team folders when their summary is there.
 pub fn load_cached(snapshot: &Snapshot, options: &Options, cache: &ParseCache) -> Result<Model, Error> {
+    load_planned(snapshot, options, cache, &std::collections::HashSet::new())
+}
+
+/// As `load_cached`, but reads the team folders in `full` (paths from the repository root)
+/// file by file, never from summaries: a check compares those folders' documents.
+pub fn load_planned(
+    snapshot: &Snapshot,
+    options: &Options,
+    cache: &ParseCache,
+    full: &std::collections::HashSet<String>,
+) -> Result<Model, Error> {
     let mut timer = crate::timing::Timer::new();
     let entries = snapshot.entries()?;
     timer.mark("list files");
@@ -148,11 +185,141 @@ pub fn load_cached(snapshot: &Snapshot, options: &Options, cache: &ParseCache) -
     }
     jobs.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let parsed = parse_all(snapshot, &jobs, options, cache)?;
+    let folders = team_folders(snapshot, prefix, &jobs)?;
+    let mut summarized: Vec<Option<Arc<ParsedFile>>> = vec![None; jobs.len()];
+    let entries = fetch_summaries(&folders, full, cache, options);
+    let mut folder_flags = Vec::with_capacity(folders.len());
+    for (mut folder, entry) in folders.into_iter().zip(entries) {
+        if let Some(entry) = entry {
+            folder.summarized = use_summary(&entry, &jobs, &mut summarized);
+        }
+        folder_flags.push(folder);
+    }
+    timer.mark("summaries");
+    // Parsed files go to the disk cache only where a folder summary cannot stand in for them:
+    // files outside team folders, and folders that are read in full (a check's changed ones).
+    let known_folders: std::collections::HashSet<&str> = folder_flags.iter().map(|t| t.path.as_str()).collect();
+    let persist: Vec<bool> = jobs
+        .iter()
+        .map(|(path, _, _)| match folder_of(prefix, path) {
+            Some(folder) => full.contains(folder) || !known_folders.contains(folder),
+            None => true,
+        })
+        .collect();
+    let parsed = parse_all(snapshot, &jobs, options, cache, &summarized, &persist)?;
     timer.mark("parse files");
-    let model = assemble(prefix, jobs, parsed);
+    let mut model = assemble(prefix, jobs, parsed);
+    model.folders = folder_flags;
     timer.mark("assemble");
     Ok(model)
+}
+
+/// The team folder (`<root>/zones/<zone>/teams/<team>`) a file is in, if any.
+fn folder_of<'p>(root: &str, path: &'p str) -> Option<&'p str> {
+    let skip = if root.is_empty() { 0 } else { root.len() + 1 };
+    let rel = path.get(skip..).filter(|_| root.is_empty() || path.starts_with(root))?;
+    let parts: Vec<&str> = rel.splitn(5, '/').collect();
+    match parts.as_slice() {
+        ["zones", zone, "teams", team, _] => Some(&path[..skip + 6 + zone.len() + 7 + team.len()]),
+        _ => None,
+    }
+}
+
+/// The team folders of a git snapshot with their content ids and their zone's `zone.yaml`.
+fn team_folders(
+    snapshot: &Snapshot,
+    prefix: &str,
+    jobs: &[(String, Classified, SourceEntry)],
+) -> Result<Vec<TeamFolder>, Error> {
+    let join = |rel: &str| if prefix.is_empty() { rel.to_string() } else { format!("{prefix}/{rel}") };
+    let mut folders = Vec::new();
+    for (rel, tree) in snapshot.team_folders()? {
+        let zone = rel.split('/').nth(1).unwrap_or_default();
+        let zone_file = join(&format!("zones/{zone}/zone.yaml"));
+        let zone_blob = jobs.binary_search_by(|j| j.0.as_str().cmp(&zone_file)).ok().and_then(|i| jobs[i].2.blob);
+        folders.push(TeamFolder { path: join(&rel), tree, zone_blob, summarized: false });
+    }
+    Ok(folders)
+}
+
+/// The cached summaries of the folders that may be summarized, read on every core.
+fn fetch_summaries(
+    folders: &[TeamFolder],
+    full: &std::collections::HashSet<String>,
+    cache: &ParseCache,
+    options: &Options,
+) -> Vec<Option<Arc<FolderEntry>>> {
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(folders.len().div_ceil(64))
+    .max(1);
+    let chunk = folders.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = folders
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|f| if full.contains(&f.path) { None } else { cache.get_folder(&f.key()) })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
+}
+
+/// Takes a folder's summarized files when they are exactly the files listed for it.
+fn use_summary(
+    entry: &FolderEntry,
+    jobs: &[(String, Classified, SourceEntry)],
+    out: &mut [Option<Arc<ParsedFile>>],
+) -> bool {
+    let prefix = format!("{}/", entry.key.path);
+    let start = jobs.partition_point(|j| j.0.as_str() < prefix.as_str());
+    let listed = jobs[start..].iter().take_while(|j| j.0.starts_with(&prefix)).count();
+    let matches = listed == entry.files.len()
+        && jobs[start..start + listed]
+            .iter()
+            .zip(&entry.files)
+            .all(|(job, (path, blob, _))| job.0 == *path && job.2.blob == *blob);
+    if matches {
+        for (slot, (_, _, parsed)) in out[start..start + listed].iter_mut().zip(&entry.files) {
+            *slot = Some(parsed.clone());
+        }
+    }
+    matches
+}
+
+/// Stores a summary of every team folder of `model` that was read file by file, with the
+/// local problems that `lint` found in it, so that the next load can skip the folder.
+pub fn remember_folders(cache: &ParseCache, model: &Model, fresh_local: &[crate::problem::Problem]) {
+    let mut local_by_file: std::collections::HashMap<&str, Vec<crate::problem::Problem>> = Default::default();
+    for problem in fresh_local {
+        if let Some(location) = &problem.location {
+            local_by_file
+                .entry(&location.file)
+                .or_default()
+                .push(crate::validate::relative_to_datastore(problem.clone()));
+        }
+    }
+    for folder in model.folders.iter().filter(|f| !f.summarized) {
+        let prefix = format!("{}/", folder.path);
+        let start = model.files.partition_point(|f| *f.path < *prefix.as_str());
+        let files: Vec<_> = model.files[start..]
+            .iter()
+            .take_while(|f| f.path.starts_with(&prefix))
+            .map(|f| {
+                let local = local_by_file.remove(&*f.path).unwrap_or_default();
+                (f.path.to_string(), f.blob, Arc::new(folders::summarize(&f.parsed, local)))
+            })
+            .collect();
+        if files.iter().all(|(_, blob, _)| blob.is_some()) {
+            cache.insert_folder(FolderEntry { key: folder.key(), files });
+        }
+    }
 }
 
 /// Reads and parses every job, in parallel, keeping the order of `jobs`.
@@ -161,18 +328,20 @@ fn parse_all(
     jobs: &[(String, Classified, SourceEntry)],
     options: &Options,
     cache: &ParseCache,
+    known: &[Option<Arc<ParsedFile>>],
+    persist: &[bool],
 ) -> Result<Vec<Arc<ParsedFile>>, Error> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     }
-    .min(jobs.len().div_ceil(32))
+    .min(known.iter().filter(|k| k.is_none()).count().div_ceil(32))
     .max(1);
     // Read in the source's cheapest order (pack order for git), in runs of neighbours per
     // thread: a delta then comes right after its base, which the thread has just decoded.
-    let mut sequence: Vec<usize> = (0..jobs.len()).collect();
+    let mut sequence: Vec<usize> = (0..jobs.len()).filter(|i| known[*i].is_none()).collect();
     sequence.sort_by_key(|i| jobs[*i].2.order);
-    let chunk = (jobs.len() / (threads * 8)).clamp(16, 1024);
+    let chunk = (sequence.len() / (threads * 8)).clamp(16, 1024);
     let next = AtomicUsize::new(0);
     type Parsed = Result<Vec<(usize, Arc<ParsedFile>)>, Error>;
     let results: Vec<Parsed> = std::thread::scope(|scope| {
@@ -183,7 +352,7 @@ fn parse_all(
                     let mut done = Vec::new();
                     'chunks: loop {
                         let first = next.fetch_add(chunk, Ordering::Relaxed);
-                        for &index in sequence.iter().skip(first).take(chunk) {
+                        for &index in sequence.get(first..).unwrap_or_default().iter().take(chunk) {
                             let (_, classified, entry) = &jobs[index];
                             let cacheable = match (classified, &entry.blob) {
                                 (Classified::Model { place, .. }, Some(blob)) if entry.kind == EntryKind::File => {
@@ -197,11 +366,11 @@ fn parse_all(
                             }
                             let parsed = Arc::new(parse_file(&reader, classified, entry, options)?);
                             if let Some((place, blob)) = cacheable {
-                                cache.insert(blob, place, parsed.clone());
+                                cache.insert(blob, place, parsed.clone(), persist[index]);
                             }
                             done.push((index, parsed));
                         }
-                        if first + chunk >= jobs.len() {
+                        if first + chunk >= sequence.len() {
                             break 'chunks;
                         }
                     }
@@ -214,7 +383,7 @@ fn parse_all(
             .map(|w| w.join().unwrap_or_else(|_| Err(Error::Git { message: "a reader thread panicked".into() })))
             .collect()
     });
-    let mut parsed: Vec<Option<Arc<ParsedFile>>> = (0..jobs.len()).map(|_| None).collect();
+    let mut parsed: Vec<Option<Arc<ParsedFile>>> = known.to_vec();
     for result in results {
         for (index, file) in result? {
             parsed[index] = Some(file);
@@ -224,7 +393,11 @@ fn parse_all(
 }
 
 fn file_problem(rule: Rule, message: String, help: Option<String>) -> ParsedFile {
-    ParsedFile { documents: Vec::new(), problems: vec![FileProblem { rule, pos: Pos::new(1, 1), message, help }] }
+    ParsedFile {
+        documents: Vec::new(),
+        problems: vec![FileProblem { rule, pos: Pos::new(1, 1), message, help }],
+        cached_local: None,
+    }
 }
 
 /// Reads and parses one file. Only repository failures are errors; bad content is a problem.
@@ -321,7 +494,7 @@ pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> Par
     let documents =
         parsed.documents.iter().take(take).filter_map(|node| decode::document(&mut problems, node, place)).collect();
     problems.sort_by_key(|p| p.pos);
-    ParsedFile { documents, problems }
+    ParsedFile { documents, problems, cached_local: None }
 }
 
 /// Places parsed files in a model, in path order.
@@ -361,4 +534,20 @@ fn assemble(prefix: &str, jobs: Vec<(String, Classified, SourceEntry)>, parsed: 
 pub fn enclosing_worktree(path: &Path) -> Option<PathBuf> {
     let path = path.canonicalize().ok()?;
     path.ancestors().find(|dir| dir.join(".git").exists()).map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folder_of;
+
+    #[test]
+    fn folders_of_files() {
+        assert_eq!(folder_of("", "zones/usa/teams/nw/a.yaml"), Some("zones/usa/teams/nw"));
+        assert_eq!(folder_of("model", "model/zones/usa/teams/nw/sub/a.yaml"), Some("model/zones/usa/teams/nw"));
+        assert_eq!(folder_of("", "zones/usa/teams/nw/team.yaml"), Some("zones/usa/teams/nw"));
+        assert_eq!(folder_of("", "zones/usa/zone.yaml"), None);
+        assert_eq!(folder_of("", "ecosystem.yaml"), None);
+        assert_eq!(folder_of("", "zones/usa/teams/nw"), None);
+        assert_eq!(folder_of("", "myzones/usa/teams/nw/a.yaml"), None);
+    }
 }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{EntryKind, Error, SourceEntry};
+use crate::model::BlobId;
 
 /// A model root to read: a folder, or a folder of a git revision.
 pub enum Snapshot {
@@ -156,6 +157,43 @@ impl Snapshot {
         }
         entries.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(entries)
+    }
+
+    /// The team folders (`zones/<zone>/teams/<team>`, relative to the model root) and their
+    /// tree ids; empty for folders on disk, which have no content ids.
+    pub fn team_folders(&self) -> Result<Vec<(String, BlobId)>, Error> {
+        let Snapshot::Git { repo, tree: Some(tree), .. } = self else {
+            return Ok(Vec::new());
+        };
+        let repo = repo.to_thread_local();
+        let subtrees = |tree: &gix::Tree<'_>| -> Result<Vec<(String, gix::ObjectId)>, Error> {
+            let mut out = Vec::new();
+            for entry in tree.iter() {
+                let entry = entry.map_err(git_error)?;
+                if entry.mode().is_tree() {
+                    out.push((entry.filename().to_string(), entry.object_id()));
+                }
+            }
+            Ok(out)
+        };
+        let root = repo.find_tree(*tree).map_err(git_error)?;
+        let Some(zones) = root.find_entry("zones").filter(|e| e.mode().is_tree()).map(|e| e.object_id()) else {
+            return Ok(Vec::new());
+        };
+        let mut folders = Vec::new();
+        for (zone, zone_tree) in subtrees(&repo.find_tree(zones).map_err(git_error)?)? {
+            let zone_tree = repo.find_tree(zone_tree).map_err(git_error)?;
+            let Some(teams) = zone_tree.find_entry("teams").filter(|e| e.mode().is_tree()).map(|e| e.object_id())
+            else {
+                continue;
+            };
+            for (team, team_tree) in subtrees(&repo.find_tree(teams).map_err(git_error)?)? {
+                if let Ok(id) = team_tree.as_bytes().try_into() {
+                    folders.push((format!("zones/{zone}/teams/{team}"), id));
+                }
+            }
+        }
+        Ok(folders)
     }
 
     /// The text of a file by its path relative to the repository root, for rendering snippets.

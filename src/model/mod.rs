@@ -49,6 +49,10 @@ pub struct FileProblem {
 pub struct ParsedFile {
     pub documents: Vec<Document>,
     pub problems: Vec<FileProblem>,
+    /// For a summarized file (from the folder cache): its datastores hold only what the
+    /// global rules need, and these are their local problems, with object paths from the
+    /// datastore down. `None` for a fully read file.
+    pub cached_local: Option<Vec<crate::problem::Problem>>,
 }
 
 /// A file of the model, with its path relative to the repository root.
@@ -93,6 +97,8 @@ pub struct Model {
     pub teams: Vec<Placed<Team>>,
     pub datastores: Vec<Placed<Datastore>>,
     pub workspaces: Vec<Placed<Workspace>>,
+    /// Team folders with content ids (git revisions only), for the folder cache.
+    pub folders: Vec<crate::load::TeamFolder>,
 }
 
 impl Model {

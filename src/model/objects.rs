@@ -12,6 +12,8 @@ use super::span::{Span, Spanned};
 pub use super::text::Str;
 /// A name or reference with its span.
 pub type Name = Spanned<Str>;
+/// Documentation text: rarely present on the millions of columns of a big model, so boxed.
+pub type Doc = Box<Spanned<String>>;
 /// A list whose key and items keep their spans.
 pub type SpannedList<T> = Spanned<Vec<Spanned<T>>>;
 
@@ -26,7 +28,7 @@ pub struct Ecosystem {
     /// Who may change `ecosystem.yaml`, and so who declares zones.
     #[schemars(required)]
     pub owner: Option<Owner>,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
     /// Infrastructure vendors and their location trees.
     #[schemars(default)]
     pub vendors: Vec<Vendor>,
@@ -82,7 +84,7 @@ pub struct Vendor {
     /// Nested locations: `{us-east-1: {}, eu-west-1: {dublin: {}}}`.
     #[schemars(default)]
     pub locations: LocationTree,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
 }
 
 /// Children of a location tree node, by name.
@@ -130,7 +132,7 @@ pub struct CredentialStore {
     pub path: Option<Spanned<String>>,
     /// For `vault`: the server address.
     pub address: Option<Spanned<String>>,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
 }
 
 #[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
@@ -143,7 +145,7 @@ pub struct Platform {
     pub kind: Name,
     /// A credential store of the ecosystem.
     pub credential_store: Option<Name>,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
 }
 
 /// `zones/<zone>/zone.yaml`.
@@ -153,7 +155,7 @@ pub struct GovernanceZone {
     #[schemars(skip)]
     pub span: Span,
     pub name: Name,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
     #[schemars(default)]
     pub policies: Policies,
     /// Team declarations: the zone owner decides who owns each team.
@@ -189,7 +191,7 @@ pub struct Team {
     #[schemars(skip)]
     pub span: Span,
     pub name: Name,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
     /// Services that hold this team's data.
     #[schemars(default)]
     pub containers: Vec<Container>,
@@ -230,7 +232,7 @@ pub struct Container {
     pub database: Option<Name>,
     /// Location keys `vendor:path/sub` where the container runs.
     pub locations: Option<SpannedList<Str>>,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema, serde::Serialize, serde::Deserialize)]
@@ -257,10 +259,10 @@ pub struct Datastore {
     pub span: Span,
     /// Unique in the whole ecosystem.
     pub name: Name,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
     /// Default `not-production`.
     pub production_status: Option<Spanned<ProductionStatus>>,
-    pub deprecated: Option<Deprecation>,
+    pub deprecated: Option<Box<Deprecation>>,
     /// How the data arrives.
     #[schemars(required)]
     pub capture: Option<Capture>,
@@ -344,12 +346,12 @@ pub struct Dataset {
     pub span: Span,
     /// Unique within the datastore.
     pub name: Name,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
     /// Dataset-level classifications, or classify each column, not both.
     pub classifications: Option<SpannedList<Str>>,
-    pub deprecated: Option<Deprecation>,
+    pub deprecated: Option<Box<Deprecation>>,
     #[schemars(required)]
-    pub schema: Option<Schema>,
+    pub schema: Option<Box<Schema>>,
 }
 
 #[derive(Clone, Debug, PartialEq, JsonSchema, serde::Serialize, serde::Deserialize)]
@@ -375,7 +377,7 @@ pub struct Column {
     /// Default `true`.
     pub nullable: Option<Spanned<bool>>,
     pub classifications: Option<SpannedList<Str>>,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
 }
 
 impl Column {
@@ -392,7 +394,7 @@ pub struct Workspace {
     pub span: Span,
     /// Unique in the whole ecosystem.
     pub name: Name,
-    pub documentation: Option<Spanned<String>>,
+    pub documentation: Option<Doc>,
     /// Where consumers query: a container of this team.
     #[schemars(required)]
     pub container: Option<Name>,

@@ -7,6 +7,10 @@ use crate::model::{
     Team, Vendor, Workspace,
 };
 
+/// Datastores with at most this many datasets are searched by scanning, which for the usual
+/// handful is faster than hashing (and a model of millions of datasets needs no big map).
+const SCAN_LIMIT: usize = 32;
+
 pub struct Index<'m> {
     pub vendors: HashMap<&'m str, &'m Vendor>,
     pub platforms: HashMap<&'m str, &'m Platform>,
@@ -20,8 +24,8 @@ pub struct Index<'m> {
     pub datastores: HashMap<&'m str, &'m Placed<Datastore>>,
     /// The first workspace of each name.
     pub workspaces: HashMap<&'m str, &'m Placed<Workspace>>,
-    /// The first dataset of each name in each datastore.
-    pub datasets: HashMap<(&'m str, &'m str), &'m Dataset>,
+    /// Datasets by name, for the datastores with many of them; others are scanned.
+    big_datastores: HashMap<&'m str, HashMap<&'m str, &'m Dataset>>,
 }
 
 impl<'m> Index<'m> {
@@ -35,7 +39,7 @@ impl<'m> Index<'m> {
             teams: HashMap::new(),
             datastores: HashMap::with_capacity(model.datastores.len()),
             workspaces: HashMap::with_capacity(model.workspaces.len()),
-            datasets: HashMap::new(),
+            big_datastores: HashMap::new(),
         };
         if let Some(eco) = model.ecosystem() {
             for vendor in &eco.vendors {
@@ -59,21 +63,31 @@ impl<'m> Index<'m> {
                 index.teams.entry((&team.scope.zone, name)).or_insert(team);
             }
         }
-        let n_datasets = model.datastores.iter().map(|s| s.datasets.len()).sum();
-        index.datasets.reserve(n_datasets);
         for store in &model.datastores {
             if index.datastores.contains_key(&*store.name.value) {
                 continue;
             }
             index.datastores.insert(&store.name, store);
-            for dataset in &store.datasets {
-                index.datasets.entry((&store.name, &dataset.name)).or_insert(dataset);
+            if store.datasets.len() > SCAN_LIMIT {
+                let mut by_name = HashMap::with_capacity(store.datasets.len());
+                for dataset in &store.datasets {
+                    by_name.entry(&*dataset.name.value).or_insert(dataset);
+                }
+                index.big_datastores.insert(&store.name, by_name);
             }
         }
         for workspace in &model.workspaces {
             index.workspaces.entry(&workspace.name).or_insert(workspace);
         }
         index
+    }
+
+    /// The first dataset named `dataset` of the first datastore named `store`.
+    pub fn dataset(&self, store: &str, dataset: &str) -> Option<&'m Dataset> {
+        if let Some(by_name) = self.big_datastores.get(store) {
+            return by_name.get(dataset).copied();
+        }
+        self.datastores.get(store)?.datasets.iter().find(|d| &*d.name.value == dataset)
     }
 
     /// The team declaration in the zone definition, if both exist.

@@ -18,15 +18,65 @@ use crate::rules::Rule;
 
 /// Lints a model: the problems found while reading its files, then every lint rule.
 pub fn lint(model: &Model) -> Vec<Problem> {
-    let mut t = crate::timing::Timer::new();
+    lint_detailed(model).problems
+}
+
+/// What lint found, and the local problems it computed itself (for the folder cache).
+pub struct Lint {
+    /// Every problem, with owners, sorted.
+    pub problems: Vec<Problem>,
+    /// The local problems of datastores that were not summarized, with full object paths.
+    pub fresh_local: Vec<Problem>,
+}
+
+pub fn lint_detailed(model: &Model) -> Lint {
+    let mut timer = crate::timing::Timer::new();
     let index = Index::new(model);
-    t.mark("index");
-    let mut cx = Ctx { model, index: &index, paths: Paths::new(model), problems: Vec::new() };
-    rules::run(&mut cx);
-    let mut problems = cx.problems;
+    timer.mark("index");
+    let (mut problems, fresh_local) = rules::run(model, &index);
+    timer.mark("rules");
+    problems.extend(cached_local(model));
+    problems.extend(fresh_local.iter().cloned());
     assign_owners(model, &mut problems);
     sort(&mut problems);
-    problems
+    Lint { problems, fresh_local }
+}
+
+/// The local problems that summarized files carry, placed under their zone and team again.
+fn cached_local(model: &Model) -> Vec<Problem> {
+    let paths = Paths::new(model);
+    let mut out = Vec::new();
+    for file in &model.files {
+        let Some(cached) = file.parsed.cached_local.as_ref().filter(|c| !c.is_empty()) else { continue };
+        let rel = if model.root.is_empty() {
+            &*file.path
+        } else {
+            file.path.strip_prefix(&format!("{}/", model.root)).unwrap_or(&file.path)
+        };
+        let prefix = match crate::load::classify(rel) {
+            crate::load::Classified::Model { zone: Some(zone), team, .. } => {
+                paths.scope(&crate::model::Scope { zone, team })
+            }
+            _ => paths.ecosystem(),
+        };
+        for problem in cached.iter() {
+            let mut problem = problem.clone();
+            problem.path = prefix.iter().cloned().chain(problem.path).collect();
+            out.push(problem);
+        }
+    }
+    out
+}
+
+/// Strips a local problem's path down to the datastore and below, so that it can be cached
+/// without the ecosystem, zone and team objects above it (which may change independently).
+pub fn relative_to_datastore(mut problem: Problem) -> Problem {
+    use crate::problem::ObjectKind;
+    if let Some(at) = problem.path.iter().position(|o| o.kind == ObjectKind::Datastore) {
+        problem.path.drain(..at);
+    }
+    problem.owner = None;
+    problem
 }
 
 /// Names, on each problem without one, the owner of its object as `model` declares it: the

@@ -4,14 +4,12 @@ use crate::model::{CaptureKind, ContainerKind, Dataset, Datastore, Placed, Trigg
 use crate::rules::Rule;
 use crate::validate::Ctx;
 
-pub(super) fn datastores(cx: &mut Ctx<'_>) {
-    let model = cx.model;
-    for store in &model.datastores {
-        capture(cx, store);
-        for dataset in &store.datasets {
-            schema(cx, store, dataset);
-            classifications(cx, store, dataset);
-        }
+/// Local: the rules of one datastore.
+pub(super) fn datastore(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
+    capture(cx, store);
+    for dataset in &store.datasets {
+        schema(cx, store, dataset);
+        classifications(cx, store, dataset);
     }
 }
 

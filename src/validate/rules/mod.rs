@@ -1,4 +1,10 @@
 //! The lint rules, one file per family. Each is a plain function over the context.
+//!
+//! Rules are either *local*, about one datastore and computable from its file, its team and
+//! its zone alone (names, schema, types, classifications, capture), or *global*, needing the
+//! whole model (references between folders, uniqueness, policies of data flow, sinks). Local
+//! problems can be cached per team folder; a summarized datastore (see `load`) brings its local
+//! problems along and only takes part in the global rules.
 
 mod containers;
 mod datastores;
@@ -9,30 +15,58 @@ mod policies;
 mod references;
 mod sinks;
 
-use super::Ctx;
+use super::{Ctx, Index, Paths};
+use crate::model::{Datastore, Model, Placed};
+use crate::problem::Problem;
 
-/// Runs every family; the per-dataset families on a second thread, since lint of a big
-/// model is dominated by walking millions of columns.
-pub(super) fn run(cx: &mut Ctx<'_>) {
-    let (model, index) = (cx.model, cx.index);
-    let datasets = std::thread::scope(|scope| {
-        let worker = scope.spawn(move || {
-            let mut other = Ctx { model, index, paths: crate::validate::Paths::new(model), problems: Vec::new() };
-            datastores::datastores(&mut other);
-            policies::policies(&mut other);
-            sinks::sinks(&mut other);
-            other.problems
-        });
-        files::file_problems(cx);
-        files::layout(cx);
-        names::invalid(cx);
-        names::duplicates(cx);
-        owners::owners(cx);
-        references::references(cx);
-        references::locations(cx);
-        containers::containers(cx);
-        worker.join()
-    });
-    // A panic in a rule is a bug: let it reach the binary's handler as if it happened here.
-    cx.problems.extend(datasets.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+/// Runs every rule: returns the global problems and the local problems of the datastores
+/// that are not summarized. Local rules run on every core, beside the global rules.
+pub(super) fn run(model: &Model, index: &Index<'_>) -> (Vec<Problem>, Vec<Problem>) {
+    let full: Vec<&Placed<Datastore>> =
+        model.datastores.iter().filter(|s| model.files[s.file.0 as usize].parsed.cached_local.is_none()).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let chunk = full.len().div_ceil(threads).max(1);
+    let mut chunks = full.chunks(chunk);
+    let own = chunks.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks.map(|part| scope.spawn(move || local(model, index, part))).collect();
+        let mut cx = Ctx { model, index, paths: Paths::new(model), problems: Vec::new() };
+        global(&mut cx);
+        let mut local_problems = local(model, index, own);
+        for worker in workers {
+            // A panic in a rule is a bug: let it reach the binary's handler as if it happened here.
+            local_problems.extend(worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        (cx.problems, local_problems)
+    })
+}
+
+fn local(model: &Model, index: &Index<'_>, stores: &[&Placed<Datastore>]) -> Vec<Problem> {
+    let mut cx = Ctx { model, index, paths: Paths::new(model), problems: Vec::new() };
+    for store in stores {
+        names::datastore_names(&mut cx, store);
+        references::capture(&mut cx, store);
+        datastores::datastore(&mut cx, store);
+        policies::datastore_classifications(&mut cx, store);
+    }
+    cx.problems
+}
+
+fn global(cx: &mut Ctx<'_>) {
+    let mut t = crate::timing::Timer::new();
+    files::file_problems(cx);
+    files::layout(cx);
+    t.mark("g.files");
+    names::invalid(cx);
+    names::duplicates(cx);
+    t.mark("g.names");
+    owners::owners(cx);
+    references::references(cx);
+    t.mark("g.refs");
+    references::locations(cx);
+    containers::containers(cx);
+    policies::policies(cx);
+    t.mark("g.policies");
+    sinks::sinks(cx);
+    t.mark("g.sinks");
 }

@@ -1,6 +1,6 @@
 //! `name.invalid` and `name.duplicate`.
 
-use crate::model::{FileId, Name, Pos};
+use crate::model::{Datastore, FileId, Name, Placed, Pos};
 use crate::problem::{ObjectKind, ObjectRef};
 use crate::rules::Rule;
 use crate::validate::Ctx;
@@ -204,19 +204,6 @@ pub(super) fn invalid(cx: &mut Ctx<'_>) {
             });
         }
     }
-    for store in &model.datastores {
-        check(cx, sql_identifier_problem(&store.name), store.file, &store.name, &|cx| cx.paths.datastore(store));
-        for dataset in &store.datasets {
-            check(cx, sql_identifier_problem(&dataset.name), store.file, &dataset.name, &|cx| {
-                cx.paths.dataset(store, dataset)
-            });
-            for column in dataset.schema.iter().flat_map(|s| &s.columns.value) {
-                check(cx, sql_identifier_problem(&column.name), store.file, &column.name, &|cx| {
-                    cx.paths.column(store, dataset, column)
-                });
-            }
-        }
-    }
     for workspace in &model.workspaces {
         check(cx, sql_identifier_problem(&workspace.name), workspace.file, &workspace.name, &|cx| {
             cx.paths.workspace(workspace)
@@ -225,6 +212,41 @@ pub(super) fn invalid(cx: &mut Ctx<'_>) {
             check(cx, sql_identifier_problem(&group.name), workspace.file, &group.name, &|cx| {
                 cx.paths.group(workspace, group)
             });
+        }
+    }
+}
+
+/// Local: names of one datastore, its datasets and their columns.
+pub(super) fn datastore_names(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
+    let check = |cx: &mut Ctx<'_>, problem: Option<String>, name: &Name, path: &dyn Fn(&Ctx<'_>) -> Vec<ObjectRef>| {
+        if let Some(message) = problem {
+            let path = path(cx);
+            cx.report(Rule::NameInvalid, store.file, name.span.value, message, path).detail = name.to_string();
+        }
+    };
+    check(cx, sql_identifier_problem(&store.name), &store.name, &|cx| cx.paths.datastore(store));
+    for dataset in &store.datasets {
+        check(cx, sql_identifier_problem(&dataset.name), &dataset.name, &|cx| cx.paths.dataset(store, dataset));
+        for column in dataset.schema.iter().flat_map(|s| &s.columns.value) {
+            check(cx, sql_identifier_problem(&column.name), &column.name, &|cx| {
+                cx.paths.column(store, dataset, column)
+            });
+        }
+    }
+    let mut texts: Vec<&str> = store.datasets.iter().map(|d| &*d.name.value).collect();
+    for (second, first) in find_duplicates(&texts, true) {
+        let (dataset, first) = (&store.datasets.value[second], &store.datasets.value[first]);
+        let path = cx.paths.dataset(store, dataset);
+        duplicate(cx, "dataset", &dataset.name, store.file, (store.file, first.name.span.value), path);
+    }
+    for dataset in &store.datasets {
+        let Some(schema) = &dataset.schema else { continue };
+        texts.clear();
+        texts.extend(schema.columns.iter().map(|c| &*c.name.value));
+        for (second, first) in find_duplicates(&texts, true) {
+            let (column, first) = (&schema.columns.value[second], &schema.columns.value[first]);
+            let path = cx.paths.column(store, dataset, column);
+            duplicate(cx, "column", &column.name, store.file, (store.file, first.name.span.value), path);
         }
     }
 }
@@ -333,26 +355,6 @@ pub(super) fn duplicates(cx: &mut Ctx<'_>) {
         let (store, first) = (&model.datastores[second], &model.datastores[first]);
         let path = cx.paths.datastore(store);
         duplicate(cx, "datastore", &store.name, store.file, (first.file, first.name.span.value), path);
-    }
-    let mut texts: Vec<&str> = Vec::new();
-    for store in &model.datastores {
-        texts.clear();
-        texts.extend(store.datasets.iter().map(|d| &*d.name.value));
-        for (second, first) in find_duplicates(&texts, true) {
-            let (dataset, first) = (&store.datasets.value[second], &store.datasets.value[first]);
-            let path = cx.paths.dataset(store, dataset);
-            duplicate(cx, "dataset", &dataset.name, store.file, (store.file, first.name.span.value), path);
-        }
-        for dataset in &store.datasets {
-            let Some(schema) = &dataset.schema else { continue };
-            texts.clear();
-            texts.extend(schema.columns.iter().map(|c| &*c.name.value));
-            for (second, first) in find_duplicates(&texts, true) {
-                let (column, first) = (&schema.columns.value[second], &schema.columns.value[first]);
-                let path = cx.paths.column(store, dataset, column);
-                duplicate(cx, "column", &column.name, store.file, (store.file, first.name.span.value), path);
-            }
-        }
     }
     let texts: Vec<&str> = model.workspaces.iter().map(|w| &*w.name.value).collect();
     for (second, first) in find_duplicates(&texts, true) {

@@ -1,7 +1,7 @@
 //! Zone policies (`policy.*`): what a zone allows for its containers, datasets and dataset
 //! groups, and where data may flow from a producer's zone.
 
-use crate::model::{Dataset, GovernanceZone, Name, Placed, Policy};
+use crate::model::{Dataset, Datastore, GovernanceZone, Name, Placed, Policy};
 use crate::rules::Rule;
 use crate::validate::Ctx;
 use crate::validate::index::LocationKey;
@@ -105,36 +105,6 @@ pub(super) fn policies(cx: &mut Ctx<'_>) {
             }
         }
     }
-    for store in &model.datastores {
-        let Some(zone) = index.zones.get(&*store.scope.zone) else { continue };
-        if zone.policies.classifications.is_none() {
-            continue;
-        }
-        for dataset in &store.datasets {
-            if !any_classification_refused(zone, dataset) {
-                continue;
-            }
-            for classification in dataset_classifications(dataset) {
-                if let Some(refusal) = classification_refusal(zone, &classification.value) {
-                    let message = format!(
-                        "dataset `{}/{}` holds `{classification}` data: {}",
-                        store.name,
-                        dataset.name,
-                        refusal.explain(&zone.scope.zone, "classifications")
-                    );
-                    let path = cx.paths.dataset(store, dataset);
-                    cx.report(
-                        Rule::PolicyClassificationNotAllowed,
-                        store.file,
-                        classification.span.value,
-                        message,
-                        path,
-                    )
-                    .detail = classification.to_string();
-                }
-            }
-        }
-    }
     for workspace in &model.workspaces {
         let Some(zone) = index.zones.get(&*workspace.scope.zone) else { continue };
         for group in &workspace.dataset_groups {
@@ -154,6 +124,32 @@ pub(super) fn policies(cx: &mut Ctx<'_>) {
     }
 }
 
+/// Local: the classifications of one datastore's datasets against its zone's policy.
+pub(super) fn datastore_classifications(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
+    let Some(zone) = cx.index.zones.get(&*store.scope.zone) else { return };
+    if zone.policies.classifications.is_none() {
+        return;
+    }
+    for dataset in &store.datasets {
+        if !any_classification_refused(zone, dataset) {
+            continue;
+        }
+        for classification in dataset_classifications(dataset) {
+            if let Some(refusal) = classification_refusal(zone, &classification.value) {
+                let message = format!(
+                    "dataset `{}/{}` holds `{classification}` data: {}",
+                    store.name,
+                    dataset.name,
+                    refusal.explain(&zone.scope.zone, "classifications")
+                );
+                let path = cx.paths.dataset(store, dataset);
+                cx.report(Rule::PolicyClassificationNotAllowed, store.file, classification.span.value, message, path)
+                    .detail = classification.to_string();
+            }
+        }
+    }
+}
+
 /// Data may only flow where the producer's zone allows, and only into a zone that allows its
 /// classifications.
 fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, consumer_zone: &Placed<GovernanceZone>) {
@@ -168,7 +164,7 @@ fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, cons
     for group in &workspace.dataset_groups {
         for sink in &group.sinks {
             let Some(store) = index.datastores.get(&*sink.datastore.value) else { continue };
-            let Some(dataset) = index.datasets.get(&(&*sink.datastore.value, &*sink.dataset.value)) else { continue };
+            let Some(dataset) = index.dataset(&sink.datastore, &sink.dataset) else { continue };
             if let Some(producer_zone) = index.zones.get(&*store.scope.zone) {
                 for (key, location) in &locations {
                     if let Some((_, what, refusal)) = location_refusal(producer_zone, location) {

@@ -1,6 +1,6 @@
 //! `ref.unknown` and `location.unknown`: every reference names something that exists.
 
-use crate::model::{FileId, Name};
+use crate::model::{Datastore, FileId, Name, Placed};
 use crate::problem::{ObjectKind, ObjectRef};
 use crate::rules::Rule;
 use crate::validate::Ctx;
@@ -45,30 +45,6 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                 if !known.contains(&&*item.value) {
                     let path = cx.paths.zone(&zone.scope.zone);
                     unknown(cx, zone.file, item, what, known.iter().copied(), path);
-                }
-            }
-        }
-    }
-    for store in &model.datastores {
-        if let Some(capture) = &store.capture {
-            let zone = &*store.scope.zone;
-            let team = store.scope.team.as_deref().unwrap_or_default();
-            if index.container(zone, team, &capture.container).is_none() {
-                container_unknown(cx, store.file, &capture.container, zone, team, cx.paths.datastore(store));
-            }
-            if let Some(topics) = &capture.topics {
-                for (dataset, _) in &topics.value.0 {
-                    if !index.datasets.contains_key(&(&*store.name.value, &*dataset.value)) {
-                        let path = cx.paths.datastore(store);
-                        unknown(
-                            cx,
-                            store.file,
-                            dataset,
-                            "dataset",
-                            store.datasets.iter().map(|d| &*d.name.value),
-                            path,
-                        );
-                    }
                 }
             }
         }
@@ -120,7 +96,7 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                             ));
                         }
                     }
-                    Some(store) if !index.datasets.contains_key(&(&*sink.datastore.value, &*sink.dataset.value)) => {
+                    Some(store) if index.dataset(&sink.datastore, &sink.dataset).is_none() => {
                         let path = cx.paths.sink(workspace, group, sink);
                         let what = format!("dataset of datastore `{}`", store.name);
                         unknown(
@@ -134,6 +110,25 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                     }
                     Some(_) => {}
                 }
+            }
+        }
+    }
+}
+
+/// Local: the capture's container and topics of one datastore.
+pub(super) fn capture(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
+    let index = cx.index;
+    let Some(capture) = &store.capture else { return };
+    let zone = &*store.scope.zone;
+    let team = store.scope.team.as_deref().unwrap_or_default();
+    if index.container(zone, team, &capture.container).is_none() {
+        container_unknown(cx, store.file, &capture.container, zone, team, cx.paths.datastore(store));
+    }
+    if let Some(topics) = &capture.topics {
+        for (dataset, _) in &topics.value.0 {
+            if !store.datasets.iter().any(|d| d.name.value == dataset.value) {
+                let path = cx.paths.datastore(store);
+                unknown(cx, store.file, dataset, "dataset", store.datasets.iter().map(|d| &*d.name.value), path);
             }
         }
     }

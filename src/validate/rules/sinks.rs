@@ -11,7 +11,7 @@ pub(super) fn sinks(cx: &mut Ctx<'_>) {
         for group in &workspace.dataset_groups {
             for sink in &group.sinks {
                 let Some(store) = index.datastores.get(&*sink.datastore.value) else { continue };
-                let Some(dataset) = index.datasets.get(&(&*sink.datastore.value, &*sink.dataset.value)) else {
+                let Some(dataset) = index.dataset(&sink.datastore, &sink.dataset) else {
                     continue;
                 };
                 let deprecated = match (&store.deprecated, &dataset.deprecated) {
