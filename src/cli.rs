@@ -204,9 +204,9 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Runs the binary: parses arguments, runs the command, prints, and returns the exit code.
 pub fn main() -> ExitCode {
-    // A panic is a bug in datasurface, never the user's fault: one line and exit code 2,
-    // not a stack trace (set RUST_BACKTRACE=1 to get one).
-    if std::env::var_os("RUST_BACKTRACE").is_none() {
+    // A panic is a bug in datasurface, never the user's fault: one line and exit code 2, not
+    // a stack trace (set DATASURFACE_BACKTRACE=1 to get Rust's usual report).
+    if std::env::var_os("DATASURFACE_BACKTRACE").is_none() {
         std::panic::set_hook(Box::new(|info| {
             let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
             let message = info
@@ -279,9 +279,6 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
         if model.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", model.root) };
     if !model.files.iter().any(|f| *f.path == *ecosystem_path) {
         anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root", snapshot.describe());
-    }
-    for _ in 0..std::env::var("BENCH_LINT_REPEAT").ok().and_then(|n| n.parse().ok()).unwrap_or(0) {
-        crate::validate::lint(&model);
     }
     let lint = crate::validate::lint_detailed(&model);
     timer.mark("lint");

@@ -20,21 +20,31 @@ use crate::model::{Datastore, Model, Placed};
 use crate::problem::Problem;
 
 /// Runs every rule: returns the global problems and the local problems of the datastores
-/// that are not summarized. Local rules run on every core, beside the global rules.
+/// that are not summarized. The global families run in two halves on two threads, and the
+/// local rules on every core beside them.
 pub(super) fn run(model: &Model, index: &Index<'_>) -> (Vec<Problem>, Vec<Problem>) {
     let full: Vec<&Placed<Datastore>> =
         model.datastores.iter().filter(|s| model.files[s.file.0 as usize].parsed.cached_local.is_none()).collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(2, 8);
     let chunk = full.len().div_ceil(threads).max(1);
     let mut chunks = full.chunks(chunk);
     let own = chunks.next().unwrap_or_default();
+    let second = chunks.next().unwrap_or_default();
     std::thread::scope(|scope| {
+        let helper = scope.spawn(move || {
+            let mut cx = Ctx { model, index, paths: Paths::new(model), problems: Vec::new() };
+            global_second_half(&mut cx);
+            (cx.problems, local(model, index, second))
+        });
         let workers: Vec<_> = chunks.map(|part| scope.spawn(move || local(model, index, part))).collect();
         let mut cx = Ctx { model, index, paths: Paths::new(model), problems: Vec::new() };
-        global(&mut cx);
+        global_first_half(&mut cx);
         let mut local_problems = local(model, index, own);
+        // A panic in a rule is a bug: let it reach the binary's handler as if it happened here.
+        let (global_problems, helper_local) = helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        cx.problems.extend(global_problems);
+        local_problems.extend(helper_local);
         for worker in workers {
-            // A panic in a rule is a bug: let it reach the binary's handler as if it happened here.
             local_problems.extend(worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
         }
         (cx.problems, local_problems)
@@ -52,21 +62,18 @@ fn local(model: &Model, index: &Index<'_>, stores: &[&Placed<Datastore>]) -> Vec
     cx.problems
 }
 
-fn global(cx: &mut Ctx<'_>) {
-    let mut t = crate::timing::Timer::new();
+fn global_first_half(cx: &mut Ctx<'_>) {
     files::file_problems(cx);
     files::layout(cx);
-    t.mark("g.files");
     names::invalid(cx);
     names::duplicates(cx);
-    t.mark("g.names");
     owners::owners(cx);
     references::references(cx);
-    t.mark("g.refs");
     references::locations(cx);
     containers::containers(cx);
+}
+
+fn global_second_half(cx: &mut Ctx<'_>) {
     policies::policies(cx);
-    t.mark("g.policies");
     sinks::sinks(cx);
-    t.mark("g.sinks");
 }
