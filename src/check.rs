@@ -92,10 +92,10 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
 
 /// Team folders whose tree differs between the two snapshots (or exists in one only).
 fn changed_folders(base: &Snapshot, head: &Snapshot) -> Result<std::collections::HashSet<String>, load::Error> {
-    let base_folders: std::collections::HashMap<String, crate::model::BlobId> =
-        base.team_folders()?.into_iter().collect();
-    let head_folders: std::collections::HashMap<String, crate::model::BlobId> =
-        head.team_folders()?.into_iter().collect();
+    let trees = |snapshot: &Snapshot| -> Result<std::collections::HashMap<String, crate::model::BlobId>, load::Error> {
+        Ok(snapshot.team_folders()?.into_iter().map(|(rel, tree, _)| (rel, tree)).collect())
+    };
+    let (base_folders, head_folders) = (trees(base)?, trees(head)?);
     let join = |snapshot: &Snapshot, rel: &str| {
         if snapshot.prefix().is_empty() { rel.to_string() } else { format!("{}/{rel}", snapshot.prefix()) }
     };

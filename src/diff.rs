@@ -137,48 +137,83 @@ pub struct Diff<'m> {
     pub changed_files: Vec<Arc<str>>,
 }
 
-fn documents(model: &Model) -> impl Iterator<Item = (DocKey, DocRef<'_>)> {
-    let ecosystem = model.ecosystem.as_ref().map(|(file, e)| (DocKey::Ecosystem, DocRef::Ecosystem(*file, e)));
-    let zones = model.zones.iter().map(|z| (DocKey::Zone(z.scope.zone.clone()), DocRef::Zone(z)));
-    let teams = model.teams.iter().map(|t| {
+/// The documents of the files that `wanted` picks, with their keys.
+fn documents<'m>(model: &'m Model, wanted: &[bool]) -> Vec<(DocKey, DocRef<'m>)> {
+    let pick = |file: FileId| wanted[file.0 as usize];
+    let mut out = Vec::new();
+    if let Some((file, e)) = &model.ecosystem {
+        if pick(*file) {
+            out.push((DocKey::Ecosystem, DocRef::Ecosystem(*file, e)));
+        }
+    }
+    out.extend(
+        model.zones.iter().filter(|z| pick(z.file)).map(|z| (DocKey::Zone(z.scope.zone.clone()), DocRef::Zone(z))),
+    );
+    out.extend(model.teams.iter().filter(|t| pick(t.file)).map(|t| {
         (DocKey::Team(t.scope.zone.clone(), t.scope.team.clone().unwrap_or_else(|| Arc::from(""))), DocRef::Team(t))
-    });
-    let stores = model.datastores.iter().map(|d| (DocKey::Datastore(d.name.value.clone()), DocRef::Datastore(d)));
-    let workspaces = model.workspaces.iter().map(|w| (DocKey::Workspace(w.name.value.clone()), DocRef::Workspace(w)));
-    ecosystem.into_iter().chain(zones).chain(teams).chain(stores).chain(workspaces)
+    }));
+    out.extend(
+        model
+            .datastores
+            .iter()
+            .filter(|d| pick(d.file))
+            .map(|d| (DocKey::Datastore(d.name.value.clone()), DocRef::Datastore(d))),
+    );
+    out.extend(
+        model
+            .workspaces
+            .iter()
+            .filter(|w| pick(w.file))
+            .map(|w| (DocKey::Workspace(w.name.value.clone()), DocRef::Workspace(w))),
+    );
+    out
+}
+
+/// Which files of each model differ from the other's file at the same path (or have no
+/// blob id to tell), found by walking both path-sorted file lists together.
+fn changed_files(base: &Model, head: &Model) -> (Vec<bool>, Vec<bool>, Vec<Arc<str>>) {
+    let (mut base_changed, mut head_changed) = (vec![true; base.files.len()], vec![true; head.files.len()]);
+    let (mut b, mut h) = (0, 0);
+    while b < base.files.len() && h < head.files.len() {
+        let (base_file, head_file) = (&base.files[b], &head.files[h]);
+        match base_file.path.cmp(&head_file.path) {
+            std::cmp::Ordering::Less => b += 1,
+            std::cmp::Ordering::Greater => h += 1,
+            std::cmp::Ordering::Equal => {
+                let same = head_file.blob.is_some() && head_file.blob == base_file.blob;
+                base_changed[b] = !same;
+                head_changed[h] = !same;
+                b += 1;
+                h += 1;
+            }
+        }
+    }
+    let mut paths: Vec<Arc<str>> = base
+        .files
+        .iter()
+        .zip(&base_changed)
+        .chain(head.files.iter().zip(&head_changed))
+        .filter(|(_, changed)| **changed)
+        .map(|(f, _)| f.path.clone())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    (base_changed, head_changed, paths)
 }
 
 pub fn diff<'m>(base: &'m Model, head: &'m Model) -> Diff<'m> {
-    // Files whose bytes are the same in both revisions hold the same documents.
-    let base_blobs: HashMap<&str, Option<crate::model::BlobId>> =
-        base.files.iter().map(|f| (&*f.path, f.blob)).collect();
-    let unchanged = |model: &Model, file: FileId, other: &HashMap<&str, Option<crate::model::BlobId>>| {
-        let source = &model.files[file.0 as usize];
-        source.blob.is_some() && other.get(&*source.path).is_some_and(|b| *b == source.blob)
-    };
-    let head_blobs: HashMap<&str, Option<crate::model::BlobId>> =
-        head.files.iter().map(|f| (&*f.path, f.blob)).collect();
-    let mut changed_files: Vec<Arc<str>> = head
-        .files
-        .iter()
-        .filter(|f| f.blob.is_none() || base_blobs.get(&*f.path) != Some(&f.blob))
-        .map(|f| f.path.clone())
-        .chain(base.files.iter().filter(|f| !head_blobs.contains_key(&*f.path)).map(|f| f.path.clone()))
-        .collect();
-    changed_files.sort();
-    changed_files.dedup();
-
-    let mut base_docs: HashMap<DocKey, DocRef<'m>> = HashMap::new();
-    for (key, doc) in documents(base) {
-        base_docs.entry(key).or_insert(doc);
+    // Files whose bytes are the same in both revisions hold the same documents: only the
+    // documents of changed files are paired and compared.
+    let (base_changed, head_changed, changed_files) = changed_files(base, head);
+    let base_documents = documents(base, &base_changed);
+    let mut base_docs: HashMap<DocKey, DocRef<'m>> = HashMap::with_capacity(base_documents.len());
+    for (key, doc) in &base_documents {
+        base_docs.entry(key.clone()).or_insert(*doc);
     }
     let mut seen: HashSet<DocKey> = HashSet::new();
     let mut changes = Vec::new();
-    for (key, head_doc) in documents(head) {
+    for (key, head_doc) in documents(head, &head_changed) {
         if !seen.insert(key.clone()) {
-            continue;
-        }
-        if unchanged(head, head_doc.file(), &base_blobs) {
             continue;
         }
         match base_docs.get(&key) {
@@ -200,11 +235,10 @@ pub fn diff<'m>(base: &'m Model, head: &'m Model) -> Diff<'m> {
             }
         }
     }
-    for (key, base_doc) in documents(base) {
-        if seen.contains(&key) || unchanged(base, base_doc.file(), &head_blobs) {
+    for (key, base_doc) in base_documents {
+        if !seen.insert(key.clone()) {
             continue;
         }
-        seen.insert(key.clone());
         changes.push(DocChange {
             kind: ChangeKind::Removed,
             key,

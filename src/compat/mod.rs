@@ -49,11 +49,12 @@ pub struct Consumers<'m> {
 }
 
 impl<'m> Consumers<'m> {
-    pub fn new(model: &'m Model) -> Consumers<'m> {
+    /// The sinks of `model` on the datastores named in `stores`.
+    pub fn new(model: &'m Model, stores: &std::collections::HashSet<&str>) -> Consumers<'m> {
         let mut by_dataset: HashMap<(&str, &str), Vec<Sinking<'m>>> = HashMap::new();
         for workspace in &model.workspaces {
             for group in &workspace.dataset_groups {
-                for sink in &group.sinks {
+                for sink in group.sinks.iter().filter(|s| stores.contains(&*s.datastore.value)) {
                     let entry = by_dataset.entry((&*sink.datastore.value, &*sink.dataset.value)).or_default();
                     if !entry.iter().any(|(w, g, _)| std::ptr::eq(*w, workspace) && *g == &*group.name.value) {
                         entry.push((workspace, &*group.name.value, sink.allows_deprecations()));
@@ -97,8 +98,16 @@ pub(crate) struct Finding {
 
 /// Runs every compat rule over the datastores that exist in base (the rules need a base).
 pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impact>) {
-    let base_consumers = Consumers::new(diff.base);
-    let head_consumers = Consumers::new(diff.head);
+    // Only the sinks on changed datastores matter.
+    let stores: std::collections::HashSet<&str> = diff
+        .changes
+        .iter()
+        .flat_map(|c| [c.base, c.head])
+        .flatten()
+        .filter_map(|d| if let DocRef::Datastore(store) = d { Some(&*store.value.name.value) } else { None })
+        .collect();
+    let base_consumers = Consumers::new(diff.base, &stores);
+    let head_consumers = Consumers::new(diff.head, &stores);
     let cx = rules::Cx { diff, source, base: &base_consumers, head: &head_consumers };
     let mut findings = Vec::new();
     let mut impacts = Vec::new();

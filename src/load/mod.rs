@@ -171,31 +171,53 @@ pub fn load_planned(
     full: &std::collections::HashSet<String>,
 ) -> Result<Model, Error> {
     let mut timer = crate::timing::Timer::new();
-    let entries = snapshot.entries()?;
-    timer.mark("list files");
     let prefix = snapshot.prefix();
+    let join = |rel: &str| if prefix.is_empty() { rel.to_string() } else { format!("{prefix}/{rel}") };
+    // Folders whose summary is cached are neither walked nor read.
+    let mut folders: Vec<TeamFolder> = snapshot
+        .team_folders()?
+        .into_iter()
+        .map(|(rel, tree, zone_blob)| TeamFolder { path: join(&rel), tree, zone_blob, summarized: false })
+        .collect();
+    let summaries = fetch_summaries(&folders, full, cache, options);
+    let skip: std::collections::HashSet<String> = folders
+        .iter()
+        .zip(&summaries)
+        .filter(|(_, s)| s.is_some())
+        .map(|(f, _)| f.path.strip_prefix(prefix).map_or(f.path.clone(), |r| r.trim_start_matches('/').to_string()))
+        .collect();
+    timer.mark("summaries");
+    let entries = snapshot.entries_except(&skip)?;
+    timer.mark("list files");
     let mut jobs: Vec<(String, Classified, SourceEntry)> = Vec::new();
+    let mut known: Vec<Option<Arc<ParsedFile>>> = Vec::new();
     for entry in entries {
         let classified = classify(&entry.rel);
         if classified == Classified::Ignored && entry.kind != EntryKind::Symlink {
             continue;
         }
-        let path = if prefix.is_empty() { entry.rel.clone() } else { format!("{prefix}/{}", entry.rel) };
-        jobs.push((path, classified, entry));
+        jobs.push((join(&entry.rel), classified, entry));
+        known.push(None);
     }
-    jobs.sort_by(|a, b| a.0.cmp(&b.0));
-
-    let folders = team_folders(snapshot, prefix, &jobs)?;
-    let mut summarized: Vec<Option<Arc<ParsedFile>>> = vec![None; jobs.len()];
-    let entries = fetch_summaries(&folders, full, cache, options);
-    let mut folder_flags = Vec::with_capacity(folders.len());
-    for (mut folder, entry) in folders.into_iter().zip(entries) {
-        if let Some(entry) = entry {
-            folder.summarized = use_summary(&entry, &jobs, &mut summarized);
+    for (folder, summary) in folders.iter_mut().zip(&summaries) {
+        let Some(summary) = summary else { continue };
+        folder.summarized = true;
+        for (path, blob, parsed) in &summary.files {
+            let rel = path.strip_prefix(prefix).map_or(path.as_str(), |r| r.trim_start_matches('/'));
+            let entry =
+                SourceEntry { rel: rel.to_string(), kind: EntryKind::File, size: 0, blob: *blob, order: u64::MAX };
+            jobs.push((path.clone(), classify(rel), entry));
+            known.push(Some(parsed.clone()));
         }
-        folder_flags.push(folder);
     }
-    timer.mark("summaries");
+    // Path order, as every model keeps its files.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|a, b| jobs[*a].0.cmp(&jobs[*b].0));
+    let mut slots: Vec<Option<(String, Classified, SourceEntry)>> = jobs.into_iter().map(Some).collect();
+    let jobs: Vec<(String, Classified, SourceEntry)> = order.iter().filter_map(|i| slots[*i].take()).collect();
+    let summarized: Vec<Option<Arc<ParsedFile>>> = order.iter().map(|i| known[*i].clone()).collect();
+    let folder_flags = folders;
+
     // Parsed files go to the disk cache only where a folder summary cannot stand in for them:
     // files outside team folders, and folders that are read in full (a check's changed ones).
     let known_folders: std::collections::HashSet<&str> = folder_flags.iter().map(|t| t.path.as_str()).collect();
@@ -225,23 +247,6 @@ fn folder_of<'p>(root: &str, path: &'p str) -> Option<&'p str> {
     }
 }
 
-/// The team folders of a git snapshot with their content ids and their zone's `zone.yaml`.
-fn team_folders(
-    snapshot: &Snapshot,
-    prefix: &str,
-    jobs: &[(String, Classified, SourceEntry)],
-) -> Result<Vec<TeamFolder>, Error> {
-    let join = |rel: &str| if prefix.is_empty() { rel.to_string() } else { format!("{prefix}/{rel}") };
-    let mut folders = Vec::new();
-    for (rel, tree) in snapshot.team_folders()? {
-        let zone = rel.split('/').nth(1).unwrap_or_default();
-        let zone_file = join(&format!("zones/{zone}/zone.yaml"));
-        let zone_blob = jobs.binary_search_by(|j| j.0.as_str().cmp(&zone_file)).ok().and_then(|i| jobs[i].2.blob);
-        folders.push(TeamFolder { path: join(&rel), tree, zone_blob, summarized: false });
-    }
-    Ok(folders)
-}
-
 /// The cached summaries of the folders that may be summarized, read on every core.
 fn fetch_summaries(
     folders: &[TeamFolder],
@@ -269,28 +274,6 @@ fn fetch_summaries(
             .collect();
         workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     })
-}
-
-/// Takes a folder's summarized files when they are exactly the files listed for it.
-fn use_summary(
-    entry: &FolderEntry,
-    jobs: &[(String, Classified, SourceEntry)],
-    out: &mut [Option<Arc<ParsedFile>>],
-) -> bool {
-    let prefix = format!("{}/", entry.key.path);
-    let start = jobs.partition_point(|j| j.0.as_str() < prefix.as_str());
-    let listed = jobs[start..].iter().take_while(|j| j.0.starts_with(&prefix)).count();
-    let matches = listed == entry.files.len()
-        && jobs[start..start + listed]
-            .iter()
-            .zip(&entry.files)
-            .all(|(job, (path, blob, _))| job.0 == *path && job.2.blob == *blob);
-    if matches {
-        for (slot, (_, _, parsed)) in out[start..start + listed].iter_mut().zip(&entry.files) {
-            *slot = Some(parsed.clone());
-        }
-    }
-    matches
 }
 
 /// Stores a summary of every team folder of `model` that was read file by file, with the

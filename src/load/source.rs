@@ -115,31 +115,47 @@ impl Snapshot {
 
     /// Every file under the model root, with paths relative to it, sorted.
     pub fn entries(&self) -> Result<Vec<SourceEntry>, Error> {
+        self.entries_except(&std::collections::HashSet::new())
+    }
+
+    /// Every file under the model root except those in the folders of `skip` (relative to
+    /// the model root; a git walk does not even open them), sorted by path.
+    pub fn entries_except(&self, skip: &std::collections::HashSet<String>) -> Result<Vec<SourceEntry>, Error> {
         let mut entries = Vec::new();
         match self {
             Snapshot::Folder { root, .. } => walk(root, root, &mut entries)?,
             Snapshot::Git { repo, tree: Some(tree), .. } => {
                 let repo = repo.to_thread_local();
-                let tree = repo.find_tree(*tree).map_err(git_error)?;
-                let records = tree.traverse().breadthfirst.files().map_err(git_error)?;
                 let packs = pack_indices(&repo);
-                for record in records {
-                    let kind = if record.mode.is_link() {
-                        EntryKind::Symlink
-                    } else if record.mode.is_blob() {
-                        EntryKind::File
-                    } else {
-                        // Trees are walked into; submodules hold no model files of this repository.
-                        continue;
-                    };
-                    let rel = String::from_utf8_lossy(&record.filepath).into_owned();
-                    let wanted = kind == EntryKind::File && super::classify(&rel) != super::Classified::Ignored;
-                    // The size is read from the object header later, on a reader thread.
-                    let size = 0;
-                    // Reading blobs in pack order decodes each delta right after its base.
-                    let order = if wanted { pack_order(&packs, &record.oid) } else { u64::MAX };
-                    let blob = record.oid.as_bytes().try_into().ok();
-                    entries.push(SourceEntry { rel, kind, size, blob, order });
+                // An explicit stack, not recursion: a hostile repository may nest deeply.
+                let mut stack = vec![(String::new(), *tree)];
+                while let Some((prefix, tree)) = stack.pop() {
+                    let tree = repo.find_tree(tree).map_err(git_error)?;
+                    for entry in tree.iter() {
+                        let entry = entry.map_err(git_error)?;
+                        let name = String::from_utf8_lossy(entry.filename());
+                        let rel = if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") };
+                        let mode = entry.mode();
+                        let kind = if mode.is_tree() {
+                            if !skip.contains(&rel) {
+                                stack.push((rel, entry.object_id()));
+                            }
+                            continue;
+                        } else if mode.is_link() {
+                            EntryKind::Symlink
+                        } else if mode.is_blob() {
+                            EntryKind::File
+                        } else {
+                            // Submodules hold no model files of this repository.
+                            continue;
+                        };
+                        let wanted = kind == EntryKind::File && super::classify(&rel) != super::Classified::Ignored;
+                        // Reading blobs in pack order decodes each delta right after its base.
+                        let order = if wanted { pack_order(&packs, entry.oid()) } else { u64::MAX };
+                        let blob = entry.oid().as_bytes().try_into().ok();
+                        // The size is read from the object header later, on a reader thread.
+                        entries.push(SourceEntry { rel, kind, size: 0, blob, order });
+                    }
                 }
             }
             Snapshot::Git { tree: None, .. } => {}
@@ -159,9 +175,10 @@ impl Snapshot {
         Ok(entries)
     }
 
-    /// The team folders (`zones/<zone>/teams/<team>`, relative to the model root) and their
-    /// tree ids; empty for folders on disk, which have no content ids.
-    pub fn team_folders(&self) -> Result<Vec<(String, BlobId)>, Error> {
+    /// The team folders (`zones/<zone>/teams/<team>`, relative to the model root), their tree
+    /// ids and the blob of their zone's `zone.yaml`; empty for folders on disk, which have no
+    /// content ids.
+    pub fn team_folders(&self) -> Result<Vec<(String, BlobId, Option<BlobId>)>, Error> {
         let Snapshot::Git { repo, tree: Some(tree), .. } = self else {
             return Ok(Vec::new());
         };
@@ -183,13 +200,17 @@ impl Snapshot {
         let mut folders = Vec::new();
         for (zone, zone_tree) in subtrees(&repo.find_tree(zones).map_err(git_error)?)? {
             let zone_tree = repo.find_tree(zone_tree).map_err(git_error)?;
+            let zone_blob = zone_tree
+                .find_entry("zone.yaml")
+                .filter(|e| e.mode().is_blob())
+                .and_then(|e| e.object_id().as_bytes().try_into().ok());
             let Some(teams) = zone_tree.find_entry("teams").filter(|e| e.mode().is_tree()).map(|e| e.object_id())
             else {
                 continue;
             };
             for (team, team_tree) in subtrees(&repo.find_tree(teams).map_err(git_error)?)? {
                 if let Ok(id) = team_tree.as_bytes().try_into() {
-                    folders.push((format!("zones/{zone}/teams/{team}"), id));
+                    folders.push((format!("zones/{zone}/teams/{team}"), id, zone_blob));
                 }
             }
         }
