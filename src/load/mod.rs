@@ -202,20 +202,37 @@ pub fn load_planned(
     for (folder, summary) in folders.iter_mut().zip(&summaries) {
         let Some(summary) = summary else { continue };
         folder.summarized = true;
+        // The files of one folder share its zone and team names.
+        let rel_folder = folder.path.strip_prefix(prefix).map_or(folder.path.as_str(), |r| r.trim_start_matches('/'));
+        let (zone, team) = match classify(&format!("{rel_folder}/team.yaml")) {
+            Classified::Model { zone, team, .. } => (zone, team),
+            _ => (None, None),
+        };
         for (path, blob, parsed) in &summary.files {
             let rel = path.strip_prefix(prefix).map_or(path.as_str(), |r| r.trim_start_matches('/'));
+            let place = if rel.len() == rel_folder.len() + "/team.yaml".len() && rel.ends_with("/team.yaml") {
+                decode::Place::Team
+            } else {
+                decode::Place::TeamContent
+            };
+            let classified = Classified::Model { place, zone: zone.clone(), team: team.clone() };
             let entry =
                 SourceEntry { rel: rel.to_string(), kind: EntryKind::File, size: 0, blob: *blob, order: u64::MAX };
-            jobs.push((path.clone(), classify(rel), entry));
+            jobs.push((path.clone(), classified, entry));
             known.push(Some(parsed.clone()));
         }
     }
-    // Path order, as every model keeps its files.
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by(|a, b| jobs[*a].0.cmp(&jobs[*b].0));
-    let mut slots: Vec<Option<(String, Classified, SourceEntry)>> = jobs.into_iter().map(Some).collect();
-    let jobs: Vec<(String, Classified, SourceEntry)> = order.iter().filter_map(|i| slots[*i].take()).collect();
-    let summarized: Vec<Option<Arc<ParsedFile>>> = order.iter().map(|i| known[*i].clone()).collect();
+    // Path order, as every model keeps its files (a listing and summaries in folder order are
+    // usually sorted already).
+    let (jobs, summarized) = if jobs.is_sorted_by(|a, b| a.0 <= b.0) {
+        (jobs, known)
+    } else {
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|a, b| jobs[*a].0.cmp(&jobs[*b].0));
+        let mut slots: Vec<Option<(String, Classified, SourceEntry)>> = jobs.into_iter().map(Some).collect();
+        let jobs: Vec<(String, Classified, SourceEntry)> = order.iter().filter_map(|i| slots[*i].take()).collect();
+        (jobs, order.iter().map(|i| known[*i].clone()).collect())
+    };
     let folder_flags = folders;
 
     // Parsed files go to the disk cache only where a folder summary cannot stand in for them:
@@ -223,9 +240,13 @@ pub fn load_planned(
     let known_folders: std::collections::HashSet<&str> = folder_flags.iter().map(|t| t.path.as_str()).collect();
     let persist: Vec<bool> = jobs
         .iter()
-        .map(|(path, _, _)| match folder_of(prefix, path) {
-            Some(folder) => full.contains(folder) || !known_folders.contains(folder),
-            None => true,
+        .zip(&summarized)
+        .map(|((path, _, _), known)| {
+            known.is_none()
+                && match folder_of(prefix, path) {
+                    Some(folder) => full.contains(folder) || !known_folders.contains(folder),
+                    None => true,
+                }
         })
         .collect();
     let parsed = parse_all(snapshot, &jobs, options, cache, &summarized, &persist)?;
