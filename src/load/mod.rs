@@ -141,14 +141,6 @@ impl ParseCache {
             disk.prune();
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.files.lock().map_or(0, |f| f.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Reads the model under `root` of `snapshot`.

@@ -72,7 +72,7 @@ pub fn to_value(report: &Report) -> Value {
             "tool": {"driver": {
                 "name": "datasurface",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": crate::rules::DOCS_BASE_URL,
+                "informationUri": crate::rules::REPOSITORY_URL,
                 "rules": rules,
             }},
             "automationDetails": {"id": format!("datasurface/{}/", report.command)},

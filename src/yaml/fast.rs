@@ -17,6 +17,14 @@ use crate::model::Pos;
 /// The fast path does not handle this input; use granit-parser.
 struct Bail;
 
+/// Where a flow collection goes after an item.
+enum Step {
+    /// Another item starts at this byte.
+    Next(usize),
+    /// The collection closed; it ends before this byte.
+    Closed(usize),
+}
+
 type R<T> = Result<T, Bail>;
 
 pub(super) fn parse(text: &str, limits: Limits) -> Option<Parsed<'_>> {
@@ -277,6 +285,23 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// After an item of a flow collection at byte `at`: a `,` and the next item, or the
+    /// closing bracket (a trailing comma is left to granit-parser).
+    fn after_item(&mut self, i: usize, at: usize, close: u8, end: Event<'a>) -> R<Step> {
+        let bytes = self.lines[i].as_bytes();
+        match bytes.get(at) {
+            Some(b',') => {
+                let next = skip_spaces(self.lines[i], at + 1);
+                if bytes.get(next) == Some(&close) { Err(Bail) } else { Ok(Step::Next(next)) }
+            }
+            Some(byte) if *byte == close => {
+                self.emit(end, self.pos(i, at))?;
+                Ok(Step::Closed(at + 1))
+            }
+            _ => Err(Bail),
+        }
+    }
+
     /// A node inside a flow collection (or a quoted scalar anywhere) at byte `start`.
     fn flow_node(&mut self, i: usize, start: usize) -> R<usize> {
         let line = self.lines[i];
@@ -314,19 +339,10 @@ impl<'a> Reader<'a> {
                         None | Some(b',' | b'}' | b'#') => return Err(Bail),
                         _ => {}
                     }
-                    at = skip_spaces(line, self.flow_node(i, value)?);
-                    match bytes.get(at) {
-                        Some(b',') => {
-                            at = skip_spaces(line, at + 1);
-                            if bytes.get(at) == Some(&b'}') {
-                                return Err(Bail);
-                            }
-                        }
-                        Some(b'}') => {
-                            self.emit(Event::MappingEnd, self.pos(i, at))?;
-                            return Ok(at + 1);
-                        }
-                        _ => return Err(Bail),
+                    let after = skip_spaces(line, self.flow_node(i, value)?);
+                    match self.after_item(i, after, b'}', Event::MappingEnd)? {
+                        Step::Next(next) => at = next,
+                        Step::Closed(end) => return Ok(end),
                     }
                 }
             }
@@ -342,19 +358,10 @@ impl<'a> Reader<'a> {
                         None | Some(b',' | b']' | b'#') => return Err(Bail),
                         _ => {}
                     }
-                    at = skip_spaces(line, self.flow_node(i, at)?);
-                    match bytes.get(at) {
-                        Some(b',') => {
-                            at = skip_spaces(line, at + 1);
-                            if bytes.get(at) == Some(&b']') {
-                                return Err(Bail);
-                            }
-                        }
-                        Some(b']') => {
-                            self.emit(Event::SequenceEnd, self.pos(i, at))?;
-                            return Ok(at + 1);
-                        }
-                        _ => return Err(Bail),
+                    let after = skip_spaces(line, self.flow_node(i, at)?);
+                    match self.after_item(i, after, b']', Event::SequenceEnd)? {
+                        Step::Next(next) => at = next,
+                        Step::Closed(end) => return Ok(end),
                     }
                 }
             }
