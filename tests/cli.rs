@@ -122,3 +122,39 @@ fn help_and_version_exit_zero() {
     let help = stdout(&datasurface(&repo_root(), &["lint", "--help"]));
     assert!(help.contains("--rev <REV>") && help.contains("--format <FORMAT>"), "{help}");
 }
+
+#[test]
+fn a_broken_ecosystem_file_is_a_finding_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&fixture("acme"), dir.path());
+    std::fs::write(dir.path().join("ecosystem.yaml"), "kind: Ecosystem\nname: [unclosed\n").unwrap();
+    let orders = dir.path().join("zones/usa/teams/northwind/orders.yaml");
+    let text = std::fs::read_to_string(&orders)
+        .unwrap()
+        .replace("{name: order_id, type: bigint", "{name: order_id, type: bigintt");
+    std::fs::write(&orders, text).unwrap();
+    let output = datasurface(dir.path(), &["lint", ".", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    // The broken file is reported, the rest of the model still checked, and references to
+    // what ecosystem.yaml would have declared are not reported as unknown.
+    assert_eq!(
+        crate::support::problem_lines(&stdout(&output)),
+        vec![
+            "yaml.syntax ecosystem.yaml:2:7".to_string(),
+            "column.type-invalid zones/usa/teams/northwind/orders.yaml:16:34".to_string(),
+            "column.type-invalid zones/usa/teams/northwind/orders.yaml:27:34".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_head_without_a_model_cannot_be_checked() {
+    let repo = crate::support::new_repo();
+    crate::support::copy_dir(&fixture("acme"), repo.path());
+    crate::support::commit_all(repo.path(), "acme");
+    crate::support::git(repo.path(), &["rm", "-q", "-r", "."]);
+    crate::support::commit_all(repo.path(), "everything removed");
+    let output = datasurface(repo.path(), &["check", "--base", "HEAD~1", "--head", "HEAD"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no ecosystem.yaml"), "{}", stderr(&output));
+}

@@ -12,6 +12,10 @@ use crate::model::{
 const SCAN_LIMIT: usize = 32;
 
 pub struct Index<'m> {
+    /// Whether `ecosystem.yaml` was read. Without it, references to vendors, locations,
+    /// platforms and credential stores cannot be checked, and are not: the broken file's own
+    /// problem says what is wrong.
+    pub has_ecosystem: bool,
     pub vendors: HashMap<&'m str, &'m Vendor>,
     pub platforms: HashMap<&'m str, &'m Platform>,
     pub credential_stores: HashMap<&'m str, &'m CredentialStore>,
@@ -31,6 +35,7 @@ pub struct Index<'m> {
 impl<'m> Index<'m> {
     pub fn new(model: &'m Model) -> Index<'m> {
         let mut index = Index {
+            has_ecosystem: model.ecosystem.is_some(),
             vendors: HashMap::new(),
             platforms: HashMap::new(),
             credential_stores: HashMap::new(),

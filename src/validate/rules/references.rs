@@ -34,7 +34,7 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
             }
         }
     }
-    for zone in &model.zones {
+    for zone in model.zones.iter().filter(|_| index.has_ecosystem) {
         let policies = &zone.policies;
         for (policy, what, known) in [
             (&policies.vendors, "vendor", index.vendors.keys().copied().collect::<Vec<_>>()),
@@ -71,7 +71,7 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
             }
         }
         for group in &workspace.dataset_groups {
-            if let Some(platform) = &group.platform {
+            if let Some(platform) = group.platform.as_ref().filter(|_| index.has_ecosystem) {
                 if !index.platforms.contains_key(&*platform.value) {
                     let path = cx.paths.group(workspace, group);
                     unknown(cx, workspace.file, platform, "platform", index.platforms.keys().copied(), path);
@@ -162,6 +162,9 @@ fn container_unknown(cx: &mut Ctx<'_>, file: FileId, name: &Name, zone: &str, te
 
 pub(super) fn locations(cx: &mut Ctx<'_>) {
     let model = cx.model;
+    if !cx.index.has_ecosystem {
+        return;
+    }
     for team in &model.teams {
         let folder = team.scope.team.as_deref().unwrap_or_default();
         for container in &team.containers {
