@@ -16,6 +16,9 @@ pub struct Index<'m> {
     /// platforms and credential stores cannot be checked, and are not: the broken file's own
     /// problem says what is wrong.
     pub has_ecosystem: bool,
+    /// Team folders whose `team.yaml` exists but could not be read: their containers are
+    /// unknown, which their file's own problem explains.
+    pub unreadable_teams: std::collections::HashSet<(std::sync::Arc<str>, std::sync::Arc<str>)>,
     pub vendors: HashMap<&'m str, &'m Vendor>,
     pub platforms: HashMap<&'m str, &'m Platform>,
     pub credential_stores: HashMap<&'m str, &'m CredentialStore>,
@@ -36,6 +39,7 @@ impl<'m> Index<'m> {
     pub fn new(model: &'m Model) -> Index<'m> {
         let mut index = Index {
             has_ecosystem: model.ecosystem.is_some(),
+            unreadable_teams: Default::default(),
             vendors: HashMap::new(),
             platforms: HashMap::new(),
             credential_stores: HashMap::new(),
@@ -62,6 +66,21 @@ impl<'m> Index<'m> {
         }
         for zone in &model.zones {
             index.zones.entry(&zone.scope.zone).or_insert(zone);
+        }
+        for file in model.files.iter().filter(|f| f.parsed.documents.is_empty() && f.path.ends_with("/team.yaml")) {
+            let rel = if model.root.is_empty() {
+                &*file.path
+            } else {
+                file.path.strip_prefix(&format!("{}/", model.root)).unwrap_or(&file.path)
+            };
+            if let crate::load::Classified::Model {
+                place: crate::load::decode::Place::Team,
+                zone: Some(zone),
+                team: Some(team),
+            } = crate::load::classify(rel)
+            {
+                index.unreadable_teams.insert((zone, team));
+            }
         }
         for team in &model.teams {
             if let Some(name) = &team.scope.team {

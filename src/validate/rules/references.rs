@@ -136,6 +136,9 @@ pub(super) fn capture(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
 
 /// A container that is not one of the team's: say where it is if another team has it.
 fn container_unknown(cx: &mut Ctx<'_>, file: FileId, name: &Name, zone: &str, team: &str, path: Vec<ObjectRef>) {
+    if cx.index.unreadable_teams.contains(&(std::sync::Arc::from(zone), std::sync::Arc::from(team))) {
+        return;
+    }
     let elsewhere = cx
         .model
         .teams
