@@ -49,18 +49,25 @@ pub struct GenerateArgs {
     /// Start from a preset: small (100 datasets), medium (5,000 x 51 columns), large (100,000 x 20), huge (1,000,000 x 10).
     #[arg(long, default_value = "small")]
     pub preset: String,
+    /// Governance zones (overrides the preset).
     #[arg(long)]
     pub zones: Option<usize>,
+    /// Teams, spread over the zones.
     #[arg(long)]
     pub teams: Option<usize>,
+    /// Datastore files, spread over the teams.
     #[arg(long)]
     pub datastores: Option<usize>,
+    /// Datasets in all, spread over the datastores.
     #[arg(long)]
     pub datasets: Option<usize>,
+    /// Columns per dataset.
     #[arg(long)]
     pub columns: Option<usize>,
+    /// Workspaces, each sinking up to ten datasets.
     #[arg(long)]
     pub workspaces: Option<usize>,
+    /// Seed of the generator: the same seed gives the same bytes.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Write a git repository (through `git fast-import`) instead of a plain folder.
@@ -142,7 +149,8 @@ pub struct LoadArgs {
     /// Largest model file read, in bytes (suffixes KiB, MiB, GiB accepted).
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
     pub max_file_size: u64,
-    /// Keep parsed files of git revisions here, keyed by blob id, to skip parsing them next time.
+    /// Keep parsed files and team-folder summaries of git revisions here (keyed by content ids),
+    /// so that the next run reads and lints only what changed. Safe to delete.
     #[arg(long, env = "DATASURFACE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Size limit of --cache-dir; the oldest entries are deleted beyond it.
