@@ -83,7 +83,7 @@ impl Place {
 
 /// Decodes one document of a file at `place`; `None` when it cannot become an object.
 pub fn document(problems: &mut Vec<FileProblem>, node: &Node<'_>, place: Place) -> Option<Document> {
-    let mut d = Decoder { problems };
+    let mut d = Decoder { problems, types: Vec::new() };
     let Value::Map(entries) = &node.value else {
         d.report(Rule::FieldType, node.pos, format!("a model document must be a mapping, found {}", node.describe()));
         return None;
@@ -133,6 +133,8 @@ pub fn document(problems: &mut Vec<FileProblem>, node: &Node<'_>, place: Place) 
 
 struct Decoder<'p> {
     problems: &'p mut Vec<FileProblem>,
+    /// Recently parsed column types: a dataset repeats a handful of types many times.
+    types: Vec<(String, Result<ColumnType, Box<crate::model::TypeError>>)>,
 }
 
 /// The entries of one mapping whose keys have been checked against the known fields.
@@ -140,11 +142,20 @@ struct Fields<'n, 'a> {
     pos: Pos,
     entries: &'n [Entry<'a>],
     what: &'static str,
+    known: &'static [&'static str],
+    /// For each known field, the index of its entry (`NONE` when absent): looked up once
+    /// when the mapping is opened, not by comparing keys at every `get`.
+    slots: [u16; MAX_FIELDS],
 }
+
+const MAX_FIELDS: usize = 16;
+const NONE: u16 = u16::MAX;
 
 impl<'n, 'a> Fields<'n, 'a> {
     fn get(&self, key: &str) -> Option<&'n Entry<'a>> {
-        self.entries.iter().find(|e| e.key == key)
+        // Callers pass the same literals as the field lists, usually the very same pointer.
+        let slot = self.known.iter().position(|k| std::ptr::eq(k.as_ptr(), key.as_ptr()) || *k == key)?;
+        self.entries.get(usize::from(self.slots[slot]))
     }
 }
 
@@ -170,14 +181,19 @@ impl Decoder<'_> {
         &mut self,
         node: &'n Node<'a>,
         what: &'static str,
-        known: &[&'static str],
+        known: &'static [&'static str],
     ) -> Option<Fields<'n, 'a>> {
         let Value::Map(entries) = &node.value else {
             self.wrong_type(node, &format!("a mapping for the {what}"));
             return None;
         };
-        for entry in entries {
-            if !known.contains(&&*entry.key) {
+        debug_assert!(known.len() <= MAX_FIELDS);
+        let mut slots = [NONE; MAX_FIELDS];
+        for (index, entry) in entries.iter().enumerate() {
+            if let Some(slot) = known.iter().position(|k| *k == entry.key) {
+                // Keys are unique (the YAML builder keeps the first of duplicates).
+                slots[slot] = u16::try_from(index).unwrap_or(NONE);
+            } else {
                 let suggestion = crate::suggest::closest(&entry.key, known.iter().copied());
                 let message = format!("unknown field `{}` in {what}", entry.key);
                 let help = match suggestion {
@@ -191,7 +207,7 @@ impl Decoder<'_> {
                 self.report_help(Rule::FieldUnknown, entry.key_pos, message, help);
             }
         }
-        Some(Fields { pos: node.pos, entries, what })
+        Some(Fields { pos: node.pos, entries, what, known, slots })
     }
 
     fn required<'n, 'a>(&mut self, fields: &Fields<'n, 'a>, key: &str) -> Option<&'n Entry<'a>> {
@@ -656,10 +672,13 @@ impl Decoder<'_> {
     fn column(&mut self, node: &Node<'_>, span: Span) -> Option<Column> {
         let f = self.fields(node, "column", COLUMN_FIELDS)?;
         let name = self.required(&f, "name").and_then(|e| self.name(e));
-        let ty = self
-            .required(&f, "type")
-            .and_then(|e| self.text(e))
-            .map(|text| Spanned::new(ColumnType::parse(&text.value).map_err(Box::new), text.span));
+        let ty = self.required(&f, "type").and_then(|e| match &e.value.value {
+            Value::Scalar(text, _) if !e.value.is_null() => Some(Spanned::new(self.column_type(text), span_of(e))),
+            _ => {
+                self.wrong_type(&e.value, "text");
+                None
+            }
+        });
         Some(Column {
             span,
             name: name?,
@@ -668,6 +687,18 @@ impl Decoder<'_> {
             classifications: self.opt_name_list(&f, "classifications"),
             documentation: self.opt_text(&f, "documentation").map(Box::new),
         })
+    }
+
+    fn column_type(&mut self, text: &str) -> Result<ColumnType, Box<crate::model::TypeError>> {
+        if let Some((_, parsed)) = self.types.iter().find(|(t, _)| t == text) {
+            return parsed.clone();
+        }
+        let parsed = ColumnType::parse(text).map_err(Box::new);
+        if self.types.len() >= 32 {
+            let _ = self.types.remove(0);
+        }
+        self.types.push((text.to_string(), parsed.clone()));
+        parsed
     }
 
     fn workspace(&mut self, node: &Node<'_>, span: Span) -> Option<Workspace> {

@@ -9,9 +9,7 @@
 
 use std::borrow::Cow;
 
-use granit_parser::{Event, ScalarStyle, StructureStyle};
-
-use super::{Builder, Limits, Parsed};
+use super::{Builder, Limits, Parsed, Style};
 use crate::model::Pos;
 
 /// The fast path does not handle this input; use granit-parser.
@@ -111,12 +109,20 @@ impl<'a> Reader<'a> {
         Pos::new(line as u32 + 1, col as u32 + 1)
     }
 
-    fn emit(&mut self, event: Event<'a>, pos: Pos) -> R<()> {
-        self.builder.event(event, pos).map_err(|_| Bail)
+    fn scalar(&mut self, text: Cow<'a, str>, style: Style, pos: Pos) -> R<()> {
+        self.builder.scalar(text, style, pos).map_err(|_| Bail)
     }
 
-    fn scalar(&mut self, text: Cow<'a, str>, style: ScalarStyle, pos: Pos) -> R<()> {
-        self.emit(Event::Scalar(text, style, 0, None), pos)
+    fn start_map(&mut self, pos: Pos) -> R<()> {
+        self.builder.start_map(pos, 0).map_err(|_| Bail)
+    }
+
+    fn start_seq(&mut self, pos: Pos) -> R<()> {
+        self.builder.start_seq(pos, 0).map_err(|_| Bail)
+    }
+
+    fn end(&mut self) -> R<()> {
+        self.builder.end().map_err(|_| Bail)
     }
 
     /// The next line at or after `from` that holds content.
@@ -129,7 +135,7 @@ impl<'a> Reader<'a> {
         while let Some(i) = self.significant(self.next) {
             let line = self.lines[i];
             if is_document_start(line) {
-                self.emit(Event::DocumentEnd, Pos::new(i as u32 + 1, 1))?;
+                self.builder.document_end();
                 self.next = i + 1;
                 in_document = false;
                 continue;
@@ -169,7 +175,7 @@ impl<'a> Reader<'a> {
         };
         let start_pos =
             if indentless { self.pos(first, item_start(self.lines[first])?) } else { self.pos(first, dash) };
-        self.emit(Event::SequenceStart(StructureStyle::Block, 0, None), start_pos)?;
+        self.start_seq(start_pos)?;
         let mut i = first;
         loop {
             let line = self.lines[i];
@@ -201,19 +207,18 @@ impl<'a> Reader<'a> {
                 _ => break,
             }
         }
-        let end = self.significant(self.next).unwrap_or(self.lines.len() - 1);
-        self.emit(Event::SequenceEnd, Pos::new(end as u32 + 1, 1))
+        self.end()
     }
 
     /// A block mapping whose first key starts at byte `col` of line `first`; later keys start
     /// at the same column of later lines.
     fn mapping(&mut self, first: usize, col: usize) -> R<()> {
-        self.emit(Event::MappingStart(StructureStyle::Block, 0, None), self.pos(first, col))?;
+        self.start_map(self.pos(first, col))?;
         let mut i = first;
         loop {
             let line = self.lines[i];
             let (key_end, colon) = key_end(line, col).ok_or(Bail)?;
-            self.scalar(Cow::Borrowed(&line[col..key_end]), ScalarStyle::Plain, self.pos(i, col))?;
+            self.scalar(Cow::Borrowed(&line[col..key_end]), Style::Plain, self.pos(i, col))?;
             let value = colon + 1 + indent(&line[colon + 1..]);
             if value >= line.len() || line.as_bytes()[value] == b'#' {
                 // The value is on the following lines, or there is none.
@@ -230,7 +235,7 @@ impl<'a> Reader<'a> {
                         self.sequence(j, col, true)?;
                     }
                     _ => {
-                        self.scalar(Cow::Borrowed("~"), ScalarStyle::Plain, self.pos(i, colon))?;
+                        self.scalar(Cow::Borrowed("~"), Style::Plain, self.pos(i, colon))?;
                         self.next = i + 1;
                     }
                 }
@@ -252,8 +257,7 @@ impl<'a> Reader<'a> {
                 _ => break,
             }
         }
-        let end = self.significant(self.next).unwrap_or(self.lines.len() - 1);
-        self.emit(Event::MappingEnd, Pos::new(end as u32 + 1, 1))
+        self.end()
     }
 
     /// Checks that only blanks or a comment follow byte `end` of line `i`.
@@ -274,12 +278,12 @@ impl<'a> Reader<'a> {
             _ => {
                 // A plain scalar runs to a comment or the end of the line.
                 let rest = &line[start..];
-                let end = rest.find(" #").unwrap_or(rest.len());
+                let end = comment_start(rest);
                 let text = rest[..end].trim_end_matches(' ');
                 if text.contains(": ") || text.ends_with(':') {
                     return Err(Bail);
                 }
-                self.scalar(Cow::Borrowed(text), ScalarStyle::Plain, self.pos(i, start))?;
+                self.scalar(Cow::Borrowed(text), Style::Plain, self.pos(i, start))?;
                 Ok(start + text.len())
             }
         }
@@ -287,7 +291,7 @@ impl<'a> Reader<'a> {
 
     /// After an item of a flow collection at byte `at`: a `,` and the next item, or the
     /// closing bracket (a trailing comma is left to granit-parser).
-    fn after_item(&mut self, i: usize, at: usize, close: u8, end: Event<'a>) -> R<Step> {
+    fn after_item(&mut self, i: usize, at: usize, close: u8) -> R<Step> {
         let bytes = self.lines[i].as_bytes();
         match bytes.get(at) {
             Some(b',') => {
@@ -295,7 +299,7 @@ impl<'a> Reader<'a> {
                 if bytes.get(next) == Some(&close) { Err(Bail) } else { Ok(Step::Next(next)) }
             }
             Some(byte) if *byte == close => {
-                self.emit(end, self.pos(i, at))?;
+                self.end()?;
                 Ok(Step::Closed(at + 1))
             }
             _ => Err(Bail),
@@ -308,10 +312,10 @@ impl<'a> Reader<'a> {
         let bytes = line.as_bytes();
         match bytes.get(start) {
             Some(b'{') => {
-                self.emit(Event::MappingStart(StructureStyle::Flow, 0, None), self.pos(i, start))?;
+                self.start_map(self.pos(i, start))?;
                 let mut at = skip_spaces(line, start + 1);
                 if bytes.get(at) == Some(&b'}') {
-                    self.emit(Event::MappingEnd, self.pos(i, at))?;
+                    self.end()?;
                     return Ok(at + 1);
                 }
                 loop {
@@ -333,24 +337,24 @@ impl<'a> Reader<'a> {
                     if key.is_empty() {
                         return Err(Bail);
                     }
-                    self.scalar(Cow::Borrowed(key), ScalarStyle::Plain, self.pos(i, key_start))?;
+                    self.scalar(Cow::Borrowed(key), Style::Plain, self.pos(i, key_start))?;
                     let value = skip_spaces(line, colon + 1);
                     match bytes.get(value) {
                         None | Some(b',' | b'}' | b'#') => return Err(Bail),
                         _ => {}
                     }
                     let after = skip_spaces(line, self.flow_node(i, value)?);
-                    match self.after_item(i, after, b'}', Event::MappingEnd)? {
+                    match self.after_item(i, after, b'}')? {
                         Step::Next(next) => at = next,
                         Step::Closed(end) => return Ok(end),
                     }
                 }
             }
             Some(b'[') => {
-                self.emit(Event::SequenceStart(StructureStyle::Flow, 0, None), self.pos(i, start))?;
+                self.start_seq(self.pos(i, start))?;
                 let mut at = skip_spaces(line, start + 1);
                 if bytes.get(at) == Some(&b']') {
-                    self.emit(Event::SequenceEnd, self.pos(i, at))?;
+                    self.end()?;
                     return Ok(at + 1);
                 }
                 loop {
@@ -359,7 +363,7 @@ impl<'a> Reader<'a> {
                         _ => {}
                     }
                     let after = skip_spaces(line, self.flow_node(i, at)?);
-                    match self.after_item(i, after, b']', Event::SequenceEnd)? {
+                    match self.after_item(i, after, b']')? {
                         Step::Next(next) => at = next,
                         Step::Closed(end) => return Ok(end),
                     }
@@ -367,12 +371,12 @@ impl<'a> Reader<'a> {
             }
             Some(b'"') => {
                 let (text, end) = double_quoted(line, start)?;
-                self.scalar(text, ScalarStyle::DoubleQuoted, self.pos(i, start))?;
+                self.scalar(text, Style::Quoted, self.pos(i, start))?;
                 Ok(end)
             }
             Some(b'\'') => {
                 let (text, end) = single_quoted(line, start)?;
-                self.scalar(text, ScalarStyle::SingleQuoted, self.pos(i, start))?;
+                self.scalar(text, Style::Quoted, self.pos(i, start))?;
                 Ok(end)
             }
             Some(byte) if !is_indicator(*byte) => {
@@ -389,12 +393,26 @@ impl<'a> Reader<'a> {
                 if text.is_empty() {
                     return Err(Bail);
                 }
-                self.scalar(Cow::Borrowed(text), ScalarStyle::Plain, self.pos(i, start))?;
+                self.scalar(Cow::Borrowed(text), Style::Plain, self.pos(i, start))?;
                 Ok(start + text.len())
             }
             _ => Err(Bail),
         }
     }
+}
+
+/// Where a ` #` comment starts in `rest`, or its length.
+fn comment_start(rest: &str) -> usize {
+    let bytes = rest.as_bytes();
+    let mut from = 0;
+    while let Some(offset) = bytes[from..].iter().position(|b| *b == b'#') {
+        let at = from + offset;
+        if at > 0 && bytes[at - 1] == b' ' {
+            return at - 1;
+        }
+        from = at + 1;
+    }
+    bytes.len()
 }
 
 fn skip_spaces(line: &str, at: usize) -> usize {

@@ -200,7 +200,7 @@ impl<'a> Builder<'a> {
         match event {
             Event::StreamStart | Event::StreamEnd | Event::DocumentStart(..) => Ok(()),
             Event::DocumentEnd => {
-                self.anchors.clear();
+                self.document_end();
                 Ok(())
             }
             Event::Scalar(text, style, anchor, _tag) => {
@@ -211,21 +211,9 @@ impl<'a> Builder<'a> {
                 };
                 self.complete(Node { pos, value: Value::Scalar(text, style) }, anchor)
             }
-            Event::SequenceStart(_, anchor, _) => self.push(Frame::Seq { pos, anchor, items: Vec::new() }, pos),
-            Event::MappingStart(_, anchor, _) => self.push(
-                Frame::Map { pos, anchor, entries: Vec::new(), pending_key: None, seen: None, skip_value: false },
-                pos,
-            ),
-            Event::SequenceEnd | Event::MappingEnd => {
-                let Some(frame) = self.stack.pop() else {
-                    return Ok(());
-                };
-                let (node, anchor) = match frame {
-                    Frame::Seq { pos, anchor, items } => (Node { pos, value: Value::Seq(items) }, anchor),
-                    Frame::Map { pos, anchor, entries, .. } => (Node { pos, value: Value::Map(entries) }, anchor),
-                };
-                self.complete(node, anchor)
-            }
+            Event::SequenceStart(_, anchor, _) => self.start_seq(pos, anchor),
+            Event::MappingStart(_, anchor, _) => self.start_map(pos, anchor),
+            Event::SequenceEnd | Event::MappingEnd => self.end(),
             Event::Alias(id) => {
                 let Some(node) = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone()) else {
                     return Err(Error { kind: ErrorKind::Syntax, pos, message: "alias to an unknown anchor".into() });
@@ -245,6 +233,39 @@ impl<'a> Builder<'a> {
             }
             _ => Ok(()),
         }
+    }
+
+    // The operations both readers drive (granit-parser through `event`, `fast` directly).
+
+    fn scalar(&mut self, text: Cow<'a, str>, style: Style, pos: Pos) -> Result<(), Error> {
+        self.complete(Node { pos, value: Value::Scalar(text, style) }, 0)
+    }
+
+    fn start_seq(&mut self, pos: Pos, anchor: usize) -> Result<(), Error> {
+        self.push(Frame::Seq { pos, anchor, items: Vec::new() }, pos)
+    }
+
+    fn start_map(&mut self, pos: Pos, anchor: usize) -> Result<(), Error> {
+        self.push(
+            Frame::Map { pos, anchor, entries: Vec::new(), pending_key: None, seen: None, skip_value: false },
+            pos,
+        )
+    }
+
+    /// Ends the innermost sequence or mapping.
+    fn end(&mut self) -> Result<(), Error> {
+        let Some(frame) = self.stack.pop() else {
+            return Ok(());
+        };
+        let (node, anchor) = match frame {
+            Frame::Seq { pos, anchor, items } => (Node { pos, value: Value::Seq(items) }, anchor),
+            Frame::Map { pos, anchor, entries, .. } => (Node { pos, value: Value::Map(entries) }, anchor),
+        };
+        self.complete(node, anchor)
+    }
+
+    fn document_end(&mut self) {
+        self.anchors.clear();
     }
 
     fn push(&mut self, frame: Frame<'a>, pos: Pos) -> Result<(), Error> {
