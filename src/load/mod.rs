@@ -292,6 +292,10 @@ fn fetch_summaries(
 /// Stores a summary of every team folder of `model` that was read file by file, with the
 /// local problems that `lint` found in it, so that the next load can skip the folder.
 pub fn remember_folders(cache: &ParseCache, model: &Model, fresh_local: &[crate::problem::Problem]) {
+    // Summaries pay off in a later process; without a disk cache nobody would read them.
+    if cache.disk.is_none() {
+        return;
+    }
     let mut local_by_file: std::collections::HashMap<&str, Vec<crate::problem::Problem>> = Default::default();
     for problem in fresh_local {
         if let Some(location) = &problem.location {
