@@ -51,23 +51,11 @@ impl DiskCache {
     }
 
     pub fn get(&self, blob: &BlobId, place: Place) -> Option<ParsedFile> {
-        let path = self.path(blob, place);
-        let bytes = std::fs::read(&path).ok()?;
-        let decoded = (bytes.len() >= 8)
-            .then(|| bytes.split_at(bytes.len() - 8))
-            .filter(|(payload, sum)| checksum(payload).to_le_bytes() == **sum)
-            .and_then(|(payload, _)| codec().deserialize::<ParsedFile>(payload).ok());
-        if decoded.is_none() {
-            // Damaged or from an incompatible build: drop it, the caller parses again.
-            let _ = std::fs::remove_file(&path);
-        }
-        decoded
+        read_entry(&self.path(blob, place))
     }
 
     pub fn put(&self, blob: &BlobId, place: Place, parsed: &ParsedFile) {
-        let Ok(mut bytes) = codec().serialize(parsed) else { return };
-        bytes.extend_from_slice(&checksum(&bytes).to_le_bytes());
-        self.write(&self.path(blob, place), &bytes);
+        self.write_entry(&self.path(blob, place), parsed);
     }
 
     fn folder_path(&self, key: &super::folders::FolderKey) -> PathBuf {
@@ -81,22 +69,23 @@ impl DiskCache {
     /// A team-folder summary, if one was stored under exactly this key.
     pub fn get_folder(&self, key: &super::folders::FolderKey) -> Option<super::folders::FolderEntry> {
         let path = self.folder_path(key);
-        let bytes = std::fs::read(&path).ok()?;
-        let decoded = (bytes.len() >= 8)
-            .then(|| bytes.split_at(bytes.len() - 8))
-            .filter(|(payload, sum)| checksum(payload).to_le_bytes() == **sum)
-            .and_then(|(payload, _)| codec().deserialize::<super::folders::FolderEntry>(payload).ok())
-            .filter(|entry| entry.key == *key);
-        if decoded.is_none() {
+        let entry = read_entry::<super::folders::FolderEntry>(&path)?;
+        if entry.key != *key {
+            // Two keys with one file name (a hash collision): never trust it.
             let _ = std::fs::remove_file(&path);
+            return None;
         }
-        decoded
+        Some(entry)
     }
 
     pub fn put_folder(&self, entry: &super::folders::FolderEntry) {
-        let Ok(mut bytes) = codec().serialize(entry) else { return };
+        self.write_entry(&self.folder_path(&entry.key), entry);
+    }
+
+    fn write_entry(&self, path: &Path, value: &impl serde::Serialize) {
+        let Ok(mut bytes) = codec().serialize(value) else { return };
         bytes.extend_from_slice(&checksum(&bytes).to_le_bytes());
-        self.write(&self.folder_path(&entry.key), &bytes);
+        self.write(path, &bytes);
     }
 
     fn write(&self, path: &Path, bytes: &[u8]) {
@@ -144,6 +133,20 @@ impl DiskCache {
             }
         }
     }
+}
+
+/// Reads an entry back, or deletes it when it is damaged or from an incompatible build (the
+/// caller then parses again).
+fn read_entry<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    let decoded = (bytes.len() >= 8)
+        .then(|| bytes.split_at(bytes.len() - 8))
+        .filter(|(payload, sum)| checksum(payload).to_le_bytes() == **sum)
+        .and_then(|(payload, _)| codec().deserialize::<T>(payload).ok());
+    if decoded.is_none() {
+        let _ = std::fs::remove_file(path);
+    }
+    decoded
 }
 
 #[cfg(test)]
