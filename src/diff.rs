@@ -141,10 +141,10 @@ pub struct Diff<'m> {
 fn documents<'m>(model: &'m Model, wanted: &[bool]) -> Vec<(DocKey, DocRef<'m>)> {
     let pick = |file: FileId| wanted[file.0 as usize];
     let mut out = Vec::new();
-    if let Some((file, e)) = &model.ecosystem {
-        if pick(*file) {
-            out.push((DocKey::Ecosystem, DocRef::Ecosystem(*file, e)));
-        }
+    if let Some((file, e)) = &model.ecosystem
+        && pick(*file)
+    {
+        out.push((DocKey::Ecosystem, DocRef::Ecosystem(*file, e)));
     }
     out.extend(
         model.zones.iter().filter(|z| pick(z.file)).map(|z| (DocKey::Zone(z.scope.zone.clone()), DocRef::Zone(z))),

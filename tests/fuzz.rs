@@ -148,10 +148,10 @@ fn corpus() -> Vec<String> {
     while let Some(path) = stack.pop() {
         if path.is_dir() {
             stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                texts.push(text);
-            }
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            && let Ok(text) = std::fs::read_to_string(&path)
+        {
+            texts.push(text);
         }
     }
     texts.sort();

@@ -42,15 +42,15 @@ impl ChangeSource {
     /// What in this source satisfies `owner` (`repo acme/x@main`, `user alice`, `team acme/eng`),
     /// or `None`. Repositories, users and teams compare case-insensitively, branches exactly.
     pub fn satisfies(&self, owner: &Owner) -> Option<String> {
-        if let (Some(wanted), Some(repo)) = (&owner.repo, &self.repo) {
-            if wanted.value.eq_ignore_ascii_case(repo) {
-                match &owner.branch {
-                    None => return Some(format!("repo {repo}")),
-                    Some(branch) if self.branch.as_deref() == Some(&*branch.value) => {
-                        return Some(format!("repo {repo}@{branch}"));
-                    }
-                    Some(_) => {}
+        if let (Some(wanted), Some(repo)) = (&owner.repo, &self.repo)
+            && wanted.value.eq_ignore_ascii_case(repo)
+        {
+            match &owner.branch {
+                None => return Some(format!("repo {repo}")),
+                Some(branch) if self.branch.as_deref() == Some(&*branch.value) => {
+                    return Some(format!("repo {repo}@{branch}"));
                 }
+                Some(_) => {}
             }
         }
         if let Some(user) = self.users.iter().find(|u| owner.users.iter().any(|o| o.value.eq_ignore_ascii_case(u))) {

@@ -81,11 +81,11 @@ pub(super) fn datastore_pair(
     findings: &mut Vec<Finding>,
     impacts: &mut Vec<Impact>,
 ) {
-    if base.deprecated.is_none() {
-        if let Some(deprecation) = &head.deprecated {
-            let datasets: Vec<&Dataset> = head.datasets.iter().collect();
-            newly_deprecated(cx, head, &datasets, deprecation.span.key, format!("datastore `{}`", head.name), findings);
-        }
+    if base.deprecated.is_none()
+        && let Some(deprecation) = &head.deprecated
+    {
+        let datasets: Vec<&Dataset> = head.datasets.iter().collect();
+        newly_deprecated(cx, head, &datasets, deprecation.span.key, format!("datastore `{}`", head.name), findings);
     }
     for base_dataset in &base.datasets {
         let Some(head_dataset) = head.datasets.iter().find(|d| d.name.value == base_dataset.name.value) else {
@@ -176,17 +176,17 @@ fn dataset_pair(
     head: &Dataset,
     findings: &mut Vec<Finding>,
 ) {
-    if base.deprecated.is_none() {
-        if let Some(deprecation) = &head.deprecated {
-            newly_deprecated(
-                cx,
-                head_store,
-                &[head],
-                deprecation.span.key,
-                format!("dataset `{}/{}`", head_store.name, head.name),
-                findings,
-            );
-        }
+    if base.deprecated.is_none()
+        && let Some(deprecation) = &head.deprecated
+    {
+        newly_deprecated(
+            cx,
+            head_store,
+            &[head],
+            deprecation.span.key,
+            format!("dataset `{}/{}`", head_store.name, head.name),
+            findings,
+        );
     }
     let consumers = cx.base_consumers(&base_store.name, &base.name);
     let mut found: Vec<Problem> = Vec::new();
@@ -337,18 +337,16 @@ fn column_pair(
                 .help("Keep the column's nullability; add a new column instead."),
         );
     }
-    if let (Ok(base_type), Ok(head_type)) = (&base.ty.value, &head.ty.value) {
-        if !super::widening::is_widening(base_type, head_type) {
-            let message =
-                format!("column `{qualified}` changed type from {base_type} to {head_type}, which is not a widening");
-            found.push(
-                Problem::new(Rule::CompatTypeNarrowed, message, here(head.ty.span.value), path())
-                    .detail(format!("{base_type}->{head_type}"))
-                    .help(
-                        "Change a type only to a wider one (see the rule's page for the table), or add a new column.",
-                    ),
-            );
-        }
+    if let (Ok(base_type), Ok(head_type)) = (&base.ty.value, &head.ty.value)
+        && !super::widening::is_widening(base_type, head_type)
+    {
+        let message =
+            format!("column `{qualified}` changed type from {base_type} to {head_type}, which is not a widening");
+        found.push(
+            Problem::new(Rule::CompatTypeNarrowed, message, here(head.ty.span.value), path())
+                .detail(format!("{base_type}->{head_type}"))
+                .help("Change a type only to a wider one (see the rule's page for the table), or add a new column."),
+        );
     }
     if !same_set(
         base.classifications.as_ref().map(|c| &c.value[..]),

@@ -730,15 +730,15 @@ impl Decoder<'_> {
     fn requirements(&mut self, node: &Node<'_>, span: Span) -> Option<Requirements> {
         let f = self.fields(node, "requirements", REQUIREMENTS_FIELDS)?;
         let retention = self.opt_name(&f, "retention");
-        if let Some(r) = &retention {
-            if !is_retention(&r.value) {
-                self.report_help(
-                    Rule::FieldInvalid,
-                    r.span.value,
-                    format!("`{}` is not a valid `retention`", r.value),
-                    "Write a number and a unit d, w, m or y (`30d`, `7y`), or `forever`.".into(),
-                );
-            }
+        if let Some(r) = &retention
+            && !is_retention(&r.value)
+        {
+            self.report_help(
+                Rule::FieldInvalid,
+                r.span.value,
+                format!("`{}` is not a valid `retention`", r.value),
+                "Write a number and a unit d, w, m or y (`30d`, `7y`), or `forever`.".into(),
+            );
         }
         Some(Requirements {
             span,

@@ -69,14 +69,14 @@ pub(super) fn containers(cx: &mut Ctx<'_>) {
                     ));
                 }
             }
-            if let Some(port) = &container.port {
-                if !(1..=65535).contains(&port.value) {
-                    problems.push((
-                        Rule::ContainerAddressInvalid,
-                        port.span.value,
-                        format!("port {} is not between 1 and 65535", port.value),
-                    ));
-                }
+            if let Some(port) = &container.port
+                && !(1..=65535).contains(&port.value)
+            {
+                problems.push((
+                    Rule::ContainerAddressInvalid,
+                    port.span.value,
+                    format!("port {} is not between 1 and 65535", port.value),
+                ));
             }
             for (rule, pos, message) in problems {
                 let path =

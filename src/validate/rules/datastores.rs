@@ -48,14 +48,14 @@ fn capture(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
             cx.report(Rule::CaptureKafkaOnly, store.file, pos, message, path).detail = field.to_string();
         }
     }
-    if let Some(Trigger::Cron { cron, .. }) = &capture.trigger {
-        if let Err(message) = check_cron(&cron.value) {
-            let path = cx.paths.datastore(store);
-            let problem = cx.report(Rule::CronInvalid, store.file, cron.span.value, message, path);
-            problem.detail = cron.to_string();
-            problem.help =
-                Some("Write five fields: minute hour day-of-month month day-of-week, e.g. `*/5 * * * *`.".into());
-        }
+    if let Some(Trigger::Cron { cron, .. }) = &capture.trigger
+        && let Err(message) = check_cron(&cron.value)
+    {
+        let path = cx.paths.datastore(store);
+        let problem = cx.report(Rule::CronInvalid, store.file, cron.span.value, message, path);
+        problem.detail = cron.to_string();
+        problem.help =
+            Some("Write five fields: minute hour day-of-month month day-of-week, e.g. `*/5 * * * *`.".into());
     }
 }
 
@@ -178,10 +178,10 @@ pub fn check_cron(cron: &str) -> Result<(), String> {
                 Some((range, step)) => (range, Some(step)),
                 None => (item, None),
             };
-            if let Some(step) = step {
-                if !step.parse::<u32>().is_ok_and(|s| s >= 1 && s <= max.max(1)) {
-                    return Err(bad());
-                }
+            if let Some(step) = step
+                && !step.parse::<u32>().is_ok_and(|s| s >= 1 && s <= max.max(1))
+            {
+                return Err(bad());
             }
             if range == "*" {
                 continue;

@@ -58,15 +58,15 @@ fn check(cx: &mut Ctx<'_>, file: FileId, owner: &Owner, whose: &str, path: Vec<O
             "Add the repository the branch belongs to, or remove `branch`.",
         );
     }
-    if let Some(branch) = &owner.branch {
-        if branch.value.is_empty() || branch.value.contains(char::is_whitespace) {
-            report(
-                cx,
-                branch.span.value,
-                format!("`{branch}` is not a branch name"),
-                "Write the head branch name, e.g. `main` or `release/2026`.",
-            );
-        }
+    if let Some(branch) = &owner.branch
+        && (branch.value.is_empty() || branch.value.contains(char::is_whitespace))
+    {
+        report(
+            cx,
+            branch.span.value,
+            format!("`{branch}` is not a branch name"),
+            "Write the head branch name, e.g. `main` or `release/2026`.",
+        );
     }
     for team in &owner.teams {
         if team.value.is_empty()

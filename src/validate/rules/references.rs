@@ -26,11 +26,11 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
     let index = cx.index;
     if let Some((file, eco)) = &model.ecosystem {
         for platform in &eco.platforms {
-            if let Some(store) = &platform.credential_store {
-                if !index.credential_stores.contains_key(&*store.value) {
-                    let path = cx.paths.ecosystem_child(ObjectKind::Platform, &platform.name, platform.span.value);
-                    unknown(cx, *file, store, "credential store", index.credential_stores.keys().copied(), path);
-                }
+            if let Some(store) = &platform.credential_store
+                && !index.credential_stores.contains_key(&*store.value)
+            {
+                let path = cx.paths.ecosystem_child(ObjectKind::Platform, &platform.name, platform.span.value);
+                unknown(cx, *file, store, "credential store", index.credential_stores.keys().copied(), path);
             }
         }
     }
@@ -65,17 +65,17 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
     for workspace in &model.workspaces {
         let zone = &*workspace.scope.zone;
         let team = workspace.scope.team.as_deref().unwrap_or_default();
-        if let Some(container) = &workspace.container {
-            if index.container(zone, team, container).is_none() {
-                container_unknown(cx, workspace.file, container, zone, team, cx.paths.workspace(workspace));
-            }
+        if let Some(container) = &workspace.container
+            && index.container(zone, team, container).is_none()
+        {
+            container_unknown(cx, workspace.file, container, zone, team, cx.paths.workspace(workspace));
         }
         for group in &workspace.dataset_groups {
-            if let Some(platform) = group.platform.as_ref().filter(|_| index.has_ecosystem) {
-                if !index.platforms.contains_key(&*platform.value) {
-                    let path = cx.paths.group(workspace, group);
-                    unknown(cx, workspace.file, platform, "platform", index.platforms.keys().copied(), path);
-                }
+            if let Some(platform) = group.platform.as_ref().filter(|_| index.has_ecosystem)
+                && !index.platforms.contains_key(&*platform.value)
+            {
+                let path = cx.paths.group(workspace, group);
+                unknown(cx, workspace.file, platform, "platform", index.platforms.keys().copied(), path);
             }
             for sink in &group.sinks {
                 match index.datastores.get(&*sink.datastore.value) {
