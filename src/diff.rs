@@ -299,6 +299,28 @@ impl Fields {
         }
     }
 
+    fn documentation(&mut self, base: &Option<crate::model::Doc>, head: &Option<crate::model::Doc>) {
+        let head_pos = head.as_ref().map(|d| d.span.key);
+        self.value("documentation", base, head, (None, head_pos), |_| "…".into());
+    }
+
+    /// A two-valued setting (`productionStatus`, `deprecated`) held by an optional field;
+    /// where the head lacks the field, the change is shown at `head_fallback`.
+    fn flag<T: HasSpan>(
+        &mut self,
+        field: &str,
+        (base_field, head_field): (&Option<T>, &Option<T>),
+        head_fallback: Pos,
+        values: (bool, bool),
+        [on, off]: [&str; 2],
+    ) {
+        let positions = (
+            base_field.as_ref().map(|f| f.span().key),
+            Some(head_field.as_ref().map_or(head_fallback, |f| f.span().key)),
+        );
+        self.value(field, &values.0, &values.1, positions, |v| if *v { on.into() } else { off.into() });
+    }
+
     fn nested(&mut self, prefix: String, run: impl FnOnce(&mut Self)) {
         let saved = std::mem::replace(&mut self.prefix, prefix);
         run(self);
@@ -370,13 +392,7 @@ impl Fields {
         self.value("owner", &base.owner, &head.owner, owner_pos(base.owner.as_ref(), head.owner.as_ref()), |o| {
             owner_text(o.as_ref())
         });
-        self.value(
-            "documentation",
-            &base.documentation,
-            &head.documentation,
-            (None, head.documentation.as_ref().map(|d| d.span.key)),
-            |_| "…".into(),
-        );
+        self.documentation(&base.documentation, &head.documentation);
         let parent = head.span.value;
         self.list(
             "vendors",
@@ -427,13 +443,7 @@ impl Fields {
     }
 
     fn zone(&mut self, base: &GovernanceZone, head: &GovernanceZone) {
-        self.value(
-            "documentation",
-            &base.documentation,
-            &head.documentation,
-            (None, head.documentation.as_ref().map(|d| d.span.key)),
-            |_| "…".into(),
-        );
+        self.documentation(&base.documentation, &head.documentation);
         for (field, b, h) in [
             ("policies.locations", &base.policies.locations, &head.policies.locations),
             ("policies.vendors", &base.policies.vendors, &head.policies.vendors),
@@ -464,13 +474,7 @@ impl Fields {
     }
 
     fn team(&mut self, base: &Team, head: &Team) {
-        self.value(
-            "documentation",
-            &base.documentation,
-            &head.documentation,
-            (None, head.documentation.as_ref().map(|d| d.span.key)),
-            |_| "…".into(),
-        );
+        self.documentation(&base.documentation, &head.documentation);
         self.list(
             "containers",
             "container",
@@ -498,32 +502,20 @@ impl Fields {
     }
 
     fn datastore(&mut self, base: &Datastore, head: &Datastore) {
-        self.value(
-            "documentation",
-            &base.documentation,
-            &head.documentation,
-            (None, head.documentation.as_ref().map(|d| d.span.key)),
-            |_| "…".into(),
-        );
-        self.value(
+        self.documentation(&base.documentation, &head.documentation);
+        self.flag(
             "productionStatus",
-            &base.is_production(),
-            &head.is_production(),
-            (
-                base.production_status.as_ref().map(|p| p.span.key),
-                Some(head.production_status.as_ref().map_or(head.name.span.value, |p| p.span.key)),
-            ),
-            |p| if *p { "production".into() } else { "not-production".into() },
+            (&base.production_status, &head.production_status),
+            head.name.span.value,
+            (base.is_production(), head.is_production()),
+            ["production", "not-production"],
         );
-        self.value(
+        self.flag(
             "deprecated",
-            &base.deprecated.is_some(),
-            &head.deprecated.is_some(),
-            (
-                base.deprecated.as_ref().map(|d| d.span.key),
-                Some(head.deprecated.as_ref().map_or(head.name.span.value, |d| d.span.key)),
-            ),
-            |d| if *d { "deprecated".into() } else { "not deprecated".into() },
+            (&base.deprecated, &head.deprecated),
+            head.name.span.value,
+            (base.deprecated.is_some(), head.deprecated.is_some()),
+            ["deprecated", "not deprecated"],
         );
         self.value(
             "capture",
@@ -549,13 +541,7 @@ impl Fields {
 
     fn dataset(&mut self, base: &Dataset, head: &Dataset) {
         let head_at = head.name.span.value;
-        self.value(
-            "documentation",
-            &base.documentation,
-            &head.documentation,
-            (None, head.documentation.as_ref().map(|d| d.span.key)),
-            |_| "…".into(),
-        );
+        self.documentation(&base.documentation, &head.documentation);
         self.value(
             "classifications",
             &base.classifications,
@@ -566,15 +552,12 @@ impl Fields {
             ),
             |c| names(c.as_ref().map(|c| &c.value[..])),
         );
-        self.value(
+        self.flag(
             "deprecated",
-            &base.deprecated.is_some(),
-            &head.deprecated.is_some(),
-            (
-                base.deprecated.as_ref().map(|d| d.span.key),
-                Some(head.deprecated.as_ref().map_or(head_at, |d| d.span.key)),
-            ),
-            |d| if *d { "deprecated".into() } else { "not deprecated".into() },
+            (&base.deprecated, &head.deprecated),
+            head_at,
+            (base.deprecated.is_some(), head.deprecated.is_some()),
+            ["deprecated", "not deprecated"],
         );
         let (Some(base_schema), Some(head_schema)) = (&base.schema, &head.schema) else {
             self.value("schema", &base.schema.is_some(), &head.schema.is_some(), (None, Some(head_at)), |s| {
@@ -642,23 +625,11 @@ impl Fields {
             ),
             |c| names(c.as_ref().map(|c| &c.value[..])),
         );
-        self.value(
-            "documentation",
-            &base.documentation,
-            &head.documentation,
-            (None, head.documentation.as_ref().map(|d| d.span.key)),
-            |_| "…".into(),
-        );
+        self.documentation(&base.documentation, &head.documentation);
     }
 
     fn workspace(&mut self, base: &Workspace, head: &Workspace) {
-        self.value(
-            "documentation",
-            &base.documentation,
-            &head.documentation,
-            (None, head.documentation.as_ref().map(|d| d.span.key)),
-            |_| "…".into(),
-        );
+        self.documentation(&base.documentation, &head.documentation);
         self.value(
             "container",
             &base.container,
@@ -666,15 +637,12 @@ impl Fields {
             (base.container.as_ref().map(|c| c.span.value), head.container.as_ref().map(|c| c.span.value)),
             |c| c.as_ref().map_or("none".into(), |c| c.to_string()),
         );
-        self.value(
+        self.flag(
             "productionStatus",
-            &base.is_production(),
-            &head.is_production(),
-            (
-                base.production_status.as_ref().map(|p| p.span.key),
-                Some(head.production_status.as_ref().map_or(head.name.span.value, |p| p.span.key)),
-            ),
-            |p| if *p { "production".into() } else { "not-production".into() },
+            (&base.production_status, &head.production_status),
+            head.name.span.value,
+            (base.is_production(), head.is_production()),
+            ["production", "not-production"],
         );
         self.list(
             "datasetGroups",
@@ -720,6 +688,23 @@ impl Fields {
                 );
             },
         );
+    }
+}
+
+/// Fields whose span `flag` reads.
+trait HasSpan {
+    fn span(&self) -> crate::model::Span;
+}
+
+impl<T> HasSpan for crate::model::Spanned<T> {
+    fn span(&self) -> crate::model::Span {
+        self.span
+    }
+}
+
+impl HasSpan for Box<crate::model::Deprecation> {
+    fn span(&self) -> crate::model::Span {
+        self.span
     }
 }
 

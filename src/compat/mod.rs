@@ -134,15 +134,14 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impac
 }
 
 fn added_impacts(store: &Placed<Datastore>) -> Vec<Impact> {
-    store
-        .datasets
-        .iter()
-        .map(|d| Impact {
-            dataset: format!("{}/{}", store.name, d.name),
-            change: "added".into(),
-            consumers: Vec::new(),
-        })
-        .collect()
+    store.datasets.iter().map(|d| Impact::added(store, d)).collect()
+}
+
+impl Impact {
+    /// A dataset new in the head: nobody consumes it yet.
+    pub(crate) fn added(store: &Datastore, dataset: &crate::model::Dataset) -> Impact {
+        Impact { dataset: format!("{}/{}", store.name, dataset.name), change: "added".into(), consumers: Vec::new() }
+    }
 }
 
 /// Decides a breaking change's severity from who it affects and who approved.

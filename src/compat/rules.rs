@@ -127,11 +127,7 @@ pub(super) fn datastore_pair(
     }
     for head_dataset in &head.datasets {
         if !base.datasets.iter().any(|d| d.name.value == head_dataset.name.value) {
-            impacts.push(Impact {
-                dataset: format!("{}/{}", head.name, head_dataset.name),
-                change: "added".into(),
-                consumers: Vec::new(),
-            });
+            impacts.push(Impact::added(head, head_dataset));
         }
     }
 }

@@ -70,18 +70,8 @@ fn summarize_datastore(store: &Datastore) -> Datastore {
         .map(|dataset| {
             // The global rules read a dataset's classifications as one list, its own or its
             // columns': keep that list, without the columns.
-            let columns = dataset.schema.iter().flat_map(|s| &s.columns.value);
-            let mut classifications: Vec<crate::model::Name> = Vec::new();
-            let all = dataset
-                .classifications
-                .iter()
-                .flat_map(|l| &l.value)
-                .chain(columns.flat_map(|c| c.classifications.iter().flat_map(|l| &l.value)));
-            for name in all {
-                if !classifications.iter().any(|c| c.value == name.value) {
-                    classifications.push(name.clone());
-                }
-            }
+            let classifications: Vec<crate::model::Name> =
+                dataset.distinct_classifications().into_iter().cloned().collect();
             let span = dataset.classifications.as_ref().map_or(dataset.span, |c| c.span);
             Dataset {
                 span: dataset.span,

@@ -380,6 +380,29 @@ pub struct Column {
     pub documentation: Option<Doc>,
 }
 
+impl Dataset {
+    /// Every classification of the dataset: its own and its columns' (lint reports a dataset
+    /// that has both), in file order, repeats included.
+    pub fn all_classifications(&self) -> impl Iterator<Item = &Name> {
+        let columns = self.schema.iter().flat_map(|s| &s.columns.value);
+        self.classifications
+            .iter()
+            .flat_map(|l| &l.value)
+            .chain(columns.flat_map(|c| c.classifications.iter().flat_map(|l| &l.value)))
+    }
+
+    /// `all_classifications` without repeats (ignoring ASCII case, as policies compare them).
+    pub fn distinct_classifications(&self) -> Vec<&Name> {
+        let mut distinct: Vec<&Name> = Vec::new();
+        for name in self.all_classifications() {
+            if !distinct.iter().any(|d| d.value.eq_ignore_ascii_case(&name.value)) {
+                distinct.push(name);
+            }
+        }
+        distinct
+    }
+}
+
 impl Column {
     pub fn is_nullable(&self) -> bool {
         self.nullable.as_ref().is_none_or(|n| n.value)

@@ -119,7 +119,7 @@ pub(crate) struct Ctx<'m> {
 
 impl Ctx<'_> {
     pub fn at(&self, file: FileId, pos: Pos) -> Option<Location> {
-        Some(Location::head(self.model.path(file), pos))
+        self.paths.at(file, pos)
     }
 
     pub fn report(

@@ -53,30 +53,7 @@ fn classification_refusal<'p>(zone: &'p GovernanceZone, classification: &str) ->
 /// Whether some classification of the dataset is refused, checked without allocating: the
 /// common case, and the only one on the path of a big clean model.
 fn any_classification_refused(zone: &GovernanceZone, dataset: &Dataset) -> bool {
-    let columns = dataset.schema.iter().flat_map(|s| &s.columns.value);
-    let mut all = dataset
-        .classifications
-        .iter()
-        .flat_map(|l| &l.value)
-        .chain(columns.flat_map(|c| c.classifications.iter().flat_map(|l| &l.value)));
-    all.any(|c| classification_refusal(zone, &c.value).is_some())
-}
-
-/// Every distinct classification of a dataset: its own, or its columns', first use first.
-fn dataset_classifications(dataset: &Dataset) -> Vec<&Name> {
-    let columns = dataset.schema.iter().flat_map(|s| &s.columns.value);
-    let all = dataset
-        .classifications
-        .iter()
-        .flat_map(|l| &l.value)
-        .chain(columns.flat_map(|c| c.classifications.iter().flat_map(|l| &l.value)));
-    let mut distinct: Vec<&Name> = Vec::new();
-    for name in all {
-        if !distinct.iter().any(|d| d.value.eq_ignore_ascii_case(&name.value)) {
-            distinct.push(name);
-        }
-    }
-    distinct
+    dataset.all_classifications().any(|c| classification_refusal(zone, &c.value).is_some())
 }
 
 pub(super) fn policies(cx: &mut Ctx<'_>) {
@@ -134,7 +111,7 @@ pub(super) fn datastore_classifications(cx: &mut Ctx<'_>, store: &Placed<Datasto
         if !any_classification_refused(zone, dataset) {
             continue;
         }
-        for classification in dataset_classifications(dataset) {
+        for classification in dataset.distinct_classifications() {
             if let Some(refusal) = classification_refusal(zone, &classification.value) {
                 let message = format!(
                     "dataset `{}/{}` holds `{classification}` data: {}",
@@ -186,7 +163,7 @@ fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, cons
                 && consumer_zone.policies.classifications.is_some()
                 && any_classification_refused(consumer_zone, dataset)
             {
-                for classification in dataset_classifications(dataset) {
+                for classification in dataset.distinct_classifications() {
                     if let Some(refusal) = classification_refusal(consumer_zone, &classification.value) {
                         let message = format!(
                             "workspace `{}` sinks `{}/{}`, which holds `{classification}` data: {}",
