@@ -146,10 +146,9 @@ fn token_len(rest: &str) -> usize {
         _ => {
             let mut end = rest.len();
             for (i, c) in rest.char_indices() {
-                if matches!(c, ',' | ']' | '}' | '#')
-                    || (c == ':' && rest[i + 1..].starts_with([' ', '\t']))
-                    || rest[i..].ends_with(':') && c == ':'
-                {
+                // A key ends at `:` followed by a blank or the end of the line.
+                let key_end = c == ':' && (i + 1 == rest.len() || rest[i + 1..].starts_with([' ', '\t']));
+                if matches!(c, ',' | ']' | '}' | '#') || key_end {
                     end = i;
                     break;
                 }
