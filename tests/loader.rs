@@ -217,6 +217,9 @@ fn a_warm_cache_gives_the_same_checks() {
         let plain = run(&[]);
         let cache_arg = cache.path().to_str().unwrap();
         assert_eq!(plain, run(&["--cache-dir", cache_arg]), "{}: cold", dir.display());
+        let summaries =
+            files_under(cache.path()).iter().filter(|p| p.extension().is_some_and(|e| e == "folder")).count();
+        assert!(summaries > 0, "{}: no folder summaries to be warm with", dir.display());
         assert_eq!(plain, run(&["--cache-dir", cache_arg]), "{}: warm", dir.display());
     }
 }

@@ -56,8 +56,10 @@ fn every_rule_has_a_fixture() {
         .iter()
         .map(|r| r.id())
         .filter(|id| {
+            // Comments describe a case; only expectation lines count.
             !expectations
                 .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
                 .any(|l| l.split_whitespace().any(|w| w.trim_matches(|c| c == '[' || c == ']' || c == ',') == *id))
         })
         .collect();
