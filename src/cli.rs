@@ -149,6 +149,10 @@ pub struct LoadArgs {
     /// Largest model file read, in bytes (suffixes KiB, MiB, GiB accepted).
     #[arg(long, default_value = "8MiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Most problems listed for one file while reading it; the rest are counted in one
+    /// `file.too-many-problems`.
+    #[arg(long, default_value_t = load::DEFAULT_MAX_FILE_PROBLEMS, value_parser = parse_positive)]
+    pub max_file_problems: usize,
     /// Keep parsed files and team-folder summaries of git revisions here (keyed by content ids),
     /// so that the next run reads and lints only what changed. Safe to delete.
     #[arg(long, env = "DATASURFACE_CACHE_DIR", value_name = "DIR")]
@@ -164,7 +168,7 @@ impl LoadArgs {
             None => load::ParseCache::default(),
             Some(dir) => {
                 let options = load_options(self);
-                let disk = load::DiskCache::open(dir, self.cache_max_size, &options.limits)
+                let disk = load::DiskCache::open(dir, self.cache_max_size, &options)
                     .with_context(|| format!("opening the cache folder {}", dir.display()))?;
                 load::ParseCache::with_disk(disk)
             }
@@ -193,6 +197,15 @@ pub enum Color {
     Auto,
     Always,
     Never,
+}
+
+/// A whole number of at least 1.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -257,7 +270,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     match &args.command {
         Command::Schema => {
-            print(&crate::schema::render())?;
+            unless_pipe_closed(print(&crate::schema::render()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Lint(lint) => run_lint(lint, color),
@@ -267,7 +280,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 fn load_options(args: &LoadArgs) -> load::Options {
-    load::Options { max_file_size: args.max_file_size, ..load::Options::default() }
+    load::Options {
+        max_file_size: args.max_file_size,
+        max_file_problems: args.max_file_problems,
+        ..load::Options::default()
+    }
 }
 
 fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
@@ -406,26 +423,38 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
 fn emit(report: &Report, format: Format, sources: &report::text::Sources<'_>, color: bool) -> anyhow::Result<ExitCode> {
     let text = match format {
         Format::Text => report::text::render(report, sources, color),
-        Format::Json => report::json::render(report),
-        Format::Sarif => report::sarif::render(report),
+        // The JSON formats are written as they are made: a report may hold a million problems.
+        Format::Json => return finish(report, report::json::write(report, &mut std::io::stdout().lock())),
+        Format::Sarif => return finish(report, report::sarif::write(report, &mut std::io::stdout().lock())),
+        Format::Gitlab => return finish(report, report::gitlab::write(report, &mut std::io::stdout().lock())),
         Format::Github => report::github::render(report),
-        Format::Gitlab => report::gitlab::render(report),
         Format::Markdown => report::markdown::render(report),
     };
-    print(&text)?;
+    finish(report, print(&text))
+}
+
+/// The exit code of the report's outcome, once it was written; a closed pipe (`| head`) is not
+/// an error.
+fn finish(report: &Report, written: std::io::Result<()>) -> anyhow::Result<ExitCode> {
+    unless_pipe_closed(written)?;
     Ok(match report.outcome() {
         report::Outcome::Pass => ExitCode::SUCCESS,
         report::Outcome::Fail => ExitCode::from(1),
     })
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+/// `Ok` also when the reader of stdout went away (`| head`).
+fn unless_pipe_closed(written: std::io::Result<()>) -> anyhow::Result<()> {
+    match written {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
         _ => Ok(()),
     }
+}
+
+/// Writes to stdout.
+fn print(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ rules! {
     FileTooLarge => "file.too-large",
     FileNotUtf8 => "file.not-utf8",
     FileSymlink => "file.symlink",
+    FileTooManyProblems => "file.too-many-problems",
     LayoutUnexpectedFile => "layout.unexpected-file",
     LayoutKindMismatch => "layout.kind-mismatch",
     LayoutUnknownKind => "layout.unknown-kind",

@@ -12,7 +12,7 @@ pub fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) ->
         if candidate.len().abs_diff(word.len()) > limit {
             continue;
         }
-        let distance = levenshtein(&word_lower, &candidate.to_ascii_lowercase());
+        let distance = edit_distance(&word_lower, &candidate.to_ascii_lowercase());
         if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
@@ -28,16 +28,26 @@ pub fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str
     }
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+/// Edit distance counting an insertion, a deletion, a substitution or a swap of two neighbouring
+/// characters as one edit (optimal string alignment): `tpye` is one edit from `type`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    // Three rows of the table: two back (for swaps), one back, and the current one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
+    for i in 0..a.len() {
         current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        for j in 0..b.len() {
+            let substitution = previous[j] + usize::from(a[i] != b[j]);
+            let mut best = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                best = best.min(before[j - 1] + 1);
+            }
+            current[j + 1] = best;
         }
+        std::mem::swap(&mut before, &mut previous);
         std::mem::swap(&mut previous, &mut current);
     }
     previous[b.len()]
@@ -53,6 +63,11 @@ mod tests {
         assert_eq!(closest("Nullable", ["nullable"]), Some("nullable"));
         assert_eq!(closest("primarykey", ["primaryKey", "partitionBy"]), Some("primaryKey"));
         assert_eq!(closest("zzz", ["name", "type"]), None);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(closest("tpye", ["name", "type"]), Some("type"), "a swap is one edit");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("ca", "abc"), 3, "no substring is edited twice");
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
     }
 }

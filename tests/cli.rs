@@ -158,3 +158,21 @@ fn a_head_without_a_model_cannot_be_checked() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no ecosystem.yaml"), "{}", stderr(&output));
 }
+
+#[test]
+fn problems_per_file_are_limited_and_the_rest_counted() {
+    let case = fixture("lint/file.too-many-problems");
+    let rules = |args: &[&str]| -> Vec<String> {
+        let output = datasurface(&case, &[&["lint", ".", "--format", "json"], args].concat());
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["problems"].as_array().unwrap().iter().map(|p| p["rule"].as_str().unwrap().to_string()).collect()
+    };
+    // The default limit (1,000) lists all five.
+    assert_eq!(rules(&[]), vec!["field.unknown"; 5]);
+    let limited = rules(&["--max-file-problems", "3"]);
+    assert_eq!(limited, ["field.unknown", "field.unknown", "field.unknown", "file.too-many-problems"]);
+    let zero = datasurface(&case, &["lint", ".", "--max-file-problems", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(stderr(&zero).contains("must be at least 1"), "{}", stderr(&zero));
+}

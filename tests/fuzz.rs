@@ -6,6 +6,11 @@ use proptest::prelude::*;
 
 use crate::support::fixture;
 
+/// The number of cases: `PROPTEST_CASES` when set (for long runs), else the default given.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
 fn model_files() -> Vec<(String, Vec<u8>)> {
     let root = fixture("acme");
     let mut files = Vec::new();
@@ -106,7 +111,7 @@ fn apply(bytes: &mut Vec<u8>, mutation: &Mutation) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_models_never_panic(file in any::<usize>(), mutations in proptest::collection::vec(mutation(), 1..6)) {
@@ -189,7 +194,7 @@ fn the_fast_yaml_path_takes_every_model_file_of_the_repository() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn the_fast_yaml_path_agrees_with_granit(file in any::<usize>(), mutations in proptest::collection::vec(mutation(), 1..4)) {

@@ -9,17 +9,24 @@ use datasurface::load::{self, Snapshot};
 use crate::support::fixture;
 
 struct Expectation {
-    max_file_size: Option<u64>,
+    options: load::Options,
     problems: BTreeSet<String>,
 }
 
 fn read_expectation(case: &Path) -> Expectation {
     let text = std::fs::read_to_string(case.join("expect.txt")).expect("every lint case has expect.txt");
-    let mut expectation = Expectation { max_file_size: None, problems: BTreeSet::new() };
+    let mut expectation = Expectation { options: load::Options::default(), problems: BTreeSet::new() };
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         if let Some(args) = line.strip_prefix("args:") {
-            let size = args.trim().strip_prefix("--max-file-size").expect("only --max-file-size is supported");
-            expectation.max_file_size = Some(size.trim().parse().unwrap());
+            let words: Vec<&str> = args.split_whitespace().collect();
+            for pair in words.chunks(2) {
+                let value = pair.get(1).expect("every argument has a value");
+                match pair[0] {
+                    "--max-file-size" => expectation.options.max_file_size = value.parse().unwrap(),
+                    "--max-file-problems" => expectation.options.max_file_problems = value.parse().unwrap(),
+                    other => panic!("{}: unsupported argument {other}", case.display()),
+                }
+            }
         } else {
             expectation.problems.insert(line.to_string());
         }
@@ -28,13 +35,9 @@ fn read_expectation(case: &Path) -> Expectation {
 }
 
 /// The problems lint reports for a case folder, with paths relative to the case.
-pub fn lint_case(case: &Path, max_file_size: Option<u64>) -> Vec<datasurface::problem::Problem> {
+pub fn lint_case(case: &Path, options: &load::Options) -> Vec<datasurface::problem::Problem> {
     let snapshot = Snapshot::Folder { root: case.to_path_buf(), prefix: String::new() };
-    let mut options = load::Options::default();
-    if let Some(size) = max_file_size {
-        options.max_file_size = size;
-    }
-    let model = load::load(&snapshot, &options).unwrap();
+    let model = load::load(&snapshot, options).unwrap();
     datasurface::validate::lint(&model)
 }
 
@@ -50,7 +53,7 @@ fn every_case_reports_exactly_what_it_expects() {
     let mut failures = Vec::new();
     for case in cases() {
         let expectation = read_expectation(&case);
-        let actual: BTreeSet<String> = lint_case(&case, expectation.max_file_size)
+        let actual: BTreeSet<String> = lint_case(&case, &expectation.options)
             .iter()
             .map(|p| {
                 let location = p.location.as_ref().expect("lint problems have a location");
@@ -71,7 +74,7 @@ fn every_case_reports_exactly_what_it_expects() {
 
 #[test]
 fn the_example_model_lints_clean() {
-    let problems = lint_case(&fixture("acme"), None);
+    let problems = lint_case(&fixture("acme"), &load::Options::default());
     assert!(problems.is_empty(), "fixtures/acme has problems: {problems:#?}");
 }
 
@@ -79,7 +82,7 @@ fn the_example_model_lints_clean() {
 fn every_problem_names_its_object_and_a_fingerprint() {
     for case in cases() {
         let expectation = read_expectation(&case);
-        for problem in lint_case(&case, expectation.max_file_size) {
+        for problem in lint_case(&case, &expectation.options) {
             assert!(!problem.message.is_empty());
             assert!(!problem.path.is_empty(), "{}: {} has no object", case.display(), problem.rule);
             assert_eq!(problem.fingerprint().len(), 16);

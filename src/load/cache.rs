@@ -36,12 +36,16 @@ fn checksum(bytes: &[u8]) -> u64 {
 }
 
 impl DiskCache {
-    /// Opens (creating) the cache under `dir`. `limits` names the parse settings that change
-    /// what a file parses to, so that different settings never share entries.
-    pub fn open(dir: &Path, max_bytes: u64, limits: &crate::yaml::Limits) -> std::io::Result<DiskCache> {
+    /// Opens (creating) the cache under `dir`. The load options that change what a file parses
+    /// to (its limits) are part of every key, so that different settings never share entries.
+    pub fn open(dir: &Path, max_bytes: u64, options: &super::Options) -> std::io::Result<DiskCache> {
         let dir = dir.join(format!("v{FORMAT}-{}", env!("CARGO_PKG_VERSION")));
         std::fs::create_dir_all(&dir)?;
-        let salt = format!("{}-{}", limits.max_depth, limits.max_alias_nodes);
+        let limits = &options.limits;
+        let salt = format!(
+            "{}-{}-{}-{}",
+            limits.max_depth, limits.max_alias_nodes, options.max_file_size, options.max_file_problems
+        );
         Ok(DiskCache { dir, max_bytes, salt, written: AtomicU64::new(0) })
     }
 
@@ -154,13 +158,13 @@ mod tests {
     use super::*;
 
     fn parsed(text: &str) -> ParsedFile {
-        super::super::parse_bytes(text.as_bytes(), Place::TeamContent, &super::super::Options::default())
+        super::super::parse_bytes(text.as_bytes(), Place::TeamContent, &crate::load::Options::default())
     }
 
     #[test]
     fn entries_round_trip_and_damage_is_a_miss() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = DiskCache::open(dir.path(), 1 << 30, &crate::yaml::Limits::default()).unwrap();
+        let cache = DiskCache::open(dir.path(), 1 << 30, &crate::load::Options::default()).unwrap();
         let file = parsed(
             "kind: Datastore\nname: s\ncapture: {kind: kafka, container: k}\ndatasets:\n  - name: d\n    schema:\n      columns:\n        - {name: id, type: \"decimal(9,2)\"}\n",
         );
@@ -182,7 +186,7 @@ mod tests {
     #[test]
     fn pruning_keeps_the_folder_under_its_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = DiskCache::open(dir.path(), 2_000, &crate::yaml::Limits::default()).unwrap();
+        let cache = DiskCache::open(dir.path(), 2_000, &crate::load::Options::default()).unwrap();
         let file = parsed("kind: Workspace\nname: w\ncontainer: c\n");
         for i in 0..100u8 {
             cache.put(&[i; 20], Place::TeamContent, &file);

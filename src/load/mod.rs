@@ -26,10 +26,15 @@ use crate::yaml;
 
 /// Default limit on the size of one model file.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
+/// Most problems reported for one file; the rest are counted in one `file.too-many-problems`.
+pub const DEFAULT_MAX_FILE_PROBLEMS: usize = 1000;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     pub max_file_size: u64,
+    /// Most problems kept from reading one file (syntax, fields, layout): a file of junk would
+    /// otherwise make a problem of every line, a hundred times its size in memory.
+    pub max_file_problems: usize,
     pub limits: yaml::Limits,
     /// Worker threads for reading and parsing; `0` means one per core.
     pub threads: usize,
@@ -37,7 +42,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_file_size: DEFAULT_MAX_FILE_SIZE, limits: yaml::Limits::default(), threads: 0 }
+        Options {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_file_problems: DEFAULT_MAX_FILE_PROBLEMS,
+            limits: yaml::Limits::default(),
+            threads: 0,
+        }
     }
 }
 
@@ -494,7 +504,29 @@ pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> Par
     let documents =
         parsed.documents.iter().take(take).filter_map(|node| decode::document(&mut problems, node, place)).collect();
     problems.sort_by_key(|p| p.pos);
+    limit_problems(&mut problems, options.max_file_problems);
     ParsedFile { documents, problems, cached_local: None }
+}
+
+/// Keeps the first `max` problems of a file (in file order) and counts the rest in one more.
+fn limit_problems(problems: &mut Vec<FileProblem>, max: usize) {
+    if problems.len() <= max {
+        return;
+    }
+    let more = problems.len() - max;
+    let pos = problems[max].pos;
+    problems.truncate(max);
+    problems.shrink_to_fit();
+    problems.push(FileProblem {
+        rule: Rule::FileTooManyProblems,
+        pos,
+        message: format!(
+            "{more} more {} found in this file from here on {} not reported (the limit is {max} per file)",
+            if more == 1 { "problem" } else { "problems" },
+            if more == 1 { "is" } else { "are" },
+        ),
+        help: Some("Fix the problems above and run again, or raise the limit with --max-file-problems.".into()),
+    });
 }
 
 /// Places parsed files in a model, in path order.

@@ -24,7 +24,7 @@ pub fn render(report: &Report, sources: &Sources<'_>, color: bool) -> String {
         out.push('\n');
     }
     let renderer = if color { Renderer::styled() } else { Renderer::plain() };
-    let mut texts: HashMap<(Revision, String), Option<String>> = HashMap::new();
+    let mut texts: HashMap<(Revision, String), Option<Source>> = HashMap::new();
     for problem in &report.problems {
         render_problem(&mut out, problem, &renderer, &mut texts, sources, &paint);
     }
@@ -48,7 +48,7 @@ fn render_problem(
     out: &mut String,
     problem: &Problem,
     renderer: &Renderer,
-    texts: &mut HashMap<(Revision, String), Option<String>>,
+    texts: &mut HashMap<(Revision, String), Option<Source>>,
     sources: &Sources<'_>,
     paint: &dyn Fn(Style, &str) -> String,
 ) {
@@ -62,10 +62,12 @@ fn render_problem(
         Some(location) => {
             let base = if location.revision == Revision::Base { " (base)" } else { "" };
             let _ = writeln!(out, "{location}{base}: {}: {}", paint(style, &label), problem.message);
-            let text = texts
+            let source = texts
                 .entry((location.revision, location.file.to_string()))
-                .or_insert_with(|| sources(location.revision, &location.file));
-            if let Some(snippet) = text.as_deref().and_then(|t| snippet(t, location.pos.line, location.pos.col)) {
+                .or_insert_with(|| sources(location.revision, &location.file).map(Source::new));
+            if let Some(snippet) =
+                source.as_ref().and_then(|s| s.line(location.pos.line)).and_then(|l| snippet(l, location.pos.col))
+            {
                 let (line_text, range) = snippet;
                 let group = Group::with_level(level).element(
                     Snippet::source(line_text.as_str())
@@ -100,9 +102,30 @@ fn render_problem(
     out.push('\n');
 }
 
-/// The source line `line` and the byte range of the token starting at column `col`.
-fn snippet(text: &str, line: u32, col: u32) -> Option<(String, std::ops::Range<usize>)> {
-    let line_text = text.lines().nth(line.checked_sub(1)? as usize)?.trim_end_matches('\r');
+/// A file's text with the start of every line, so that each snippet costs one line, not a
+/// scan of the file (a file may have hundreds of thousands of problems).
+struct Source {
+    text: String,
+    starts: Vec<usize>,
+}
+
+impl Source {
+    fn new(text: String) -> Source {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Source { text, starts }
+    }
+
+    /// Line `line` (1-based), without its line break.
+    fn line(&self, line: u32) -> Option<&str> {
+        let start = *self.starts.get(line.checked_sub(1)? as usize)?;
+        let end = self.starts.get(line as usize).map_or(self.text.len(), |next| next - 1);
+        (start < self.text.len()).then(|| &self.text[start..end])
+    }
+}
+
+/// The source line and the byte range of the token starting at column `col` of it.
+fn snippet(line_text: &str, col: u32) -> Option<(String, std::ops::Range<usize>)> {
+    let line_text = line_text.trim_end_matches('\r');
     let start = line_text.char_indices().nth(col.saturating_sub(1) as usize).map_or(line_text.len(), |(i, _)| i);
     let rest = &line_text[start..];
     let len = token_len(rest).max(1);
@@ -177,7 +200,12 @@ mod tests {
 
     #[test]
     fn snippets_handle_wide_characters() {
-        let (line, range) = snippet("a: 1\nnäme: wert\n", 2, 7).unwrap();
+        let source = Source::new("a: 1\r\nnäme: wert\n".into());
+        let (line, range) = snippet(source.line(2).unwrap(), 7).unwrap();
         assert_eq!(&line[range], "wert");
+        assert_eq!(source.line(1), Some("a: 1\r"));
+        assert_eq!(source.line(3), None, "no line after the last line break");
+        assert_eq!(source.line(0), None);
+        assert_eq!(Source::new("x".into()).line(1), Some("x"));
     }
 }
