@@ -4,7 +4,7 @@
 //! repository, internal error), with a one-line reason on stderr.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -90,7 +90,8 @@ pub enum GenerateChange {
 
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
-    /// The model root: the folder that holds ecosystem.yaml. With --rev, a folder inside the repository.
+    /// The model root: the folder that holds ecosystem.yaml, or that file. With --rev, a folder inside the
+    /// repository.
     #[arg(default_value = ".")]
     pub path: PathBuf,
     /// Read the model from this git revision (branch, tag, SHA, HEAD~1) instead of the files on disk.
@@ -279,6 +280,47 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The model root for a path on disk: the folder itself, or the folder of an `ecosystem.yaml`
+/// given by its file name. A folder without `ecosystem.yaml` is refused before anything is
+/// read, with a hint where the model root is when one is near (above, or one or two folders
+/// down).
+fn model_folder(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_file() {
+        if path.file_name().is_some_and(|n| n == "ecosystem.yaml") {
+            return Ok(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf());
+        }
+        anyhow::bail!("{} is a file: give the model root, the folder that holds ecosystem.yaml", path.display());
+    }
+    if !path.is_dir() || path.join("ecosystem.yaml").exists() {
+        // A missing folder gets the loader's message.
+        return Ok(path.to_path_buf());
+    }
+    let absolute = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let above = absolute.ancestors().skip(1).find(|a| a.join("ecosystem.yaml").is_file());
+    let below = || -> Option<PathBuf> {
+        let children = |dir: &Path| -> Vec<PathBuf> {
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .take(1000)
+                .collect();
+            dirs.sort();
+            dirs
+        };
+        let first = children(path);
+        let second = first.iter().flat_map(|d| children(d));
+        first.iter().cloned().chain(second).find(|d| d.join("ecosystem.yaml").is_file())
+    };
+    let hint = match above.map(Path::to_path_buf).or_else(below) {
+        Some(root) => format!("; the model root seems to be {}", root.display()),
+        None => String::new(),
+    };
+    anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root{hint}", path.display())
+}
+
 fn load_options(args: &LoadArgs) -> load::Options {
     load::Options {
         max_file_size: args.max_file_size,
@@ -295,7 +337,7 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
             let prefix = repo.cwd_prefix.clone();
             repo.snapshot(rev, &prefix)?
         }
-        None => Snapshot::folder(&args.path)?,
+        None => Snapshot::folder(&model_folder(&args.path)?)?,
     };
     let cache = args.load.parse_cache()?;
     let model = load::load_cached(&snapshot, &load_options(&args.load), &cache)?;

@@ -176,3 +176,35 @@ fn problems_per_file_are_limited_and_the_rest_counted() {
     assert_eq!(zero.status.code(), Some(2));
     assert!(stderr(&zero).contains("must be at least 1"), "{}", stderr(&zero));
 }
+
+#[test]
+fn a_wrong_path_says_where_the_model_root_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo/model");
+    crate::support::copy_dir(&fixture("acme"), &root);
+    // The ecosystem file itself stands for its folder.
+    let by_file = datasurface(&root, &["lint", "ecosystem.yaml"]);
+    assert_eq!(by_file.status.code(), Some(0), "{}", stderr(&by_file));
+    // A folder inside the model, and the folder above it, name the model root.
+    for (from, args) in [(root.join("zones/usa"), ["lint", "."]), (dir.path().join("repo"), ["lint", "."])] {
+        let output = datasurface(&from, &args);
+        assert_eq!(output.status.code(), Some(2));
+        let message = stderr(&output);
+        assert!(message.starts_with("datasurface: error: no ecosystem.yaml in ."), "{message}");
+        assert!(
+            message
+                .trim_end()
+                .ends_with(&format!("the model root seems to be {}", root.canonicalize().unwrap().display()))
+                || message.trim_end().ends_with("the model root seems to be ./model"),
+            "{message}"
+        );
+        assert_eq!(message.lines().count(), 1);
+    }
+    let other_file = datasurface(&root, &["lint", "zones/usa/zone.yaml"]);
+    assert_eq!(other_file.status.code(), Some(2));
+    assert!(
+        stderr(&other_file).contains("zones/usa/zone.yaml is a file: give the model root"),
+        "{}",
+        stderr(&other_file)
+    );
+}
