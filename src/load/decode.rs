@@ -684,7 +684,7 @@ impl Decoder<'_> {
             name: name?,
             ty: ty?,
             nullable: f.get("nullable").and_then(|e| self.bool(e)),
-            classifications: self.opt_name_list(&f, "classifications"),
+            classifications: self.opt_name_list(&f, "classifications").map(Box::new),
             documentation: self.opt_text(&f, "documentation").map(Box::new),
         })
     }

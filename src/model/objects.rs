@@ -376,7 +376,8 @@ pub struct Column {
     pub ty: Spanned<Result<ColumnType, Box<TypeError>>>,
     /// Default `true`.
     pub nullable: Option<Spanned<bool>>,
-    pub classifications: Option<SpannedList<Str>>,
+    // Boxed: most columns have none, and a model may hold tens of millions of columns.
+    pub classifications: Option<Box<SpannedList<Str>>>,
     pub documentation: Option<Doc>,
 }
 
