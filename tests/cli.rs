@@ -208,3 +208,32 @@ fn a_wrong_path_says_where_the_model_root_is() {
         stderr(&other_file)
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    // A report far larger than a pipe's buffer: 1,000 unknown fields, in every format.
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&fixture("lint/field.unknown"), dir.path());
+    let fields: String = (0..3000).map(|i| format!("unknown{i}: x\n")).collect();
+    let store = dir.path().join("zones/z/teams/producers/store.yaml");
+    let text = std::fs::read_to_string(&store).unwrap();
+    std::fs::write(&store, text + &fields).unwrap();
+    for format in ["text", "json", "sarif", "gitlab", "github"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_datasurface"))
+            .args(["lint", ".", "--format", format])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        // The pipe's reading end is dropped here, like `| head -c 16`.
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{format}: {}", stderr(&output));
+        assert_eq!(stderr(&output), "", "{format}");
+    }
+}

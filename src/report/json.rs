@@ -31,7 +31,9 @@ pub fn write(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
 /// Pretty-prints `value` to `out` with a final line break.
 pub(crate) fn write_pretty(out: &mut dyn io::Write, value: &impl Serialize) -> io::Result<()> {
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
-    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::other)?;
+    // Keep the kind of an I/O error (a closed pipe is not a failure of the run).
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(|e| e.io_error_kind().map_or_else(|| io::Error::other(e), io::Error::from))?;
     io::Write::write_all(&mut out, b"\n")?;
     io::Write::flush(&mut out)
 }
