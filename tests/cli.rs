@@ -237,3 +237,30 @@ fn a_reader_that_goes_away_is_not_an_error() {
         assert_eq!(stderr(&output), "", "{format}");
     }
 }
+
+#[test]
+fn names_cannot_inject_lines_or_terminal_codes() {
+    // YAML escapes put any character into a name; a file name may hold a line break.
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&fixture("lint/field.unknown"), dir.path());
+    let team = dir.path().join("zones/z/teams/consumers");
+    std::fs::write(
+        team.join("ws.yaml"),
+        "kind: Workspace\nname: ws\ncontainer: wpg\ndatasetGroups:\n  - name: g\n    platform: zero\n    sinks:\n      - {datastore: \"store\\n::error file=x::injected\", dataset: \"\\e[31mred\"}\n",
+    )
+    .unwrap();
+    std::fs::write(team.join("evil\n::warning::boom.yaml"), "kind: Datastore\nname: x\n").unwrap();
+    for format in ["text", "github", "markdown"] {
+        let output = datasurface(dir.path(), &["lint", ".", "--format", format]);
+        assert_eq!(output.status.code(), Some(1), "{format}: {}", stderr(&output));
+        let text = stdout(&output);
+        assert!(text.contains("injected") && text.contains("boom"), "{format}: the names are shown: {text}");
+        assert!(!text.contains('\u{1b}'), "{format}: no escape character reaches the terminal: {text}");
+        for line in text.lines() {
+            assert!(
+                !line.starts_with("::error file=x") && !line.starts_with("::warning::boom"),
+                "{format}: injected line {line:?}"
+            );
+        }
+    }
+}

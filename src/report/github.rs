@@ -30,9 +30,11 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// Escapes the message part of a workflow command.
+/// Escapes the message part of a workflow command (line breaks as GitHub decodes them, other
+/// control characters written out).
 fn data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    let text = text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    super::printable(&text).into_owned()
 }
 
 /// Escapes a property value of a workflow command.
@@ -48,5 +50,6 @@ mod tests {
     fn escaping() {
         assert_eq!(data("50% done\nnext"), "50%25 done%0Anext");
         assert_eq!(property("a:b,c"), "a%3Ab%2Cc");
+        assert_eq!(data("a\u{1b}[31mb"), "a\\u{1b}[31mb");
     }
 }

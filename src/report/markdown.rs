@@ -65,7 +65,8 @@ pub fn render(report: &Report) -> String {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;")
+    let text = text.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;");
+    super::printable(&text).into_owned()
 }
 
 fn icon(severity: Severity) -> &'static str {

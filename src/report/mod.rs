@@ -8,7 +8,29 @@ pub mod markdown;
 pub mod sarif;
 pub mod text;
 
+use std::borrow::Cow;
+
 use crate::problem::{ObjectRef, Problem, Severity};
+
+/// `text` with control characters written as escapes (`\n`, `\u{1b}`), for formats read by
+/// terminals and CI logs: a name in a model may hold any character through YAML's escapes, and
+/// must not start a line of its own (a GitHub workflow command) or colour the terminal.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// What a `lint` or `check` found.
 #[derive(Clone, Debug)]

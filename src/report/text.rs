@@ -8,7 +8,7 @@ use std::fmt::Write;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use anstyle::{AnsiColor, Style};
 
-use super::Report;
+use super::{Report, printable};
 use crate::problem::{Problem, Revision, Severity};
 
 /// Gives the text of a file of a revision, for snippets; `None` shows no snippet.
@@ -18,7 +18,7 @@ pub fn render(report: &Report, sources: &Sources<'_>, color: bool) -> String {
     let mut out = String::new();
     let paint = |style: Style, text: &str| if color { format!("{style}{text}{style:#}") } else { text.to_string() };
     for note in &report.notes {
-        let _ = writeln!(out, "{}: {note}", paint(Style::new().bold(), "note"));
+        let _ = writeln!(out, "{}: {}", paint(Style::new().bold(), "note"), printable(note));
     }
     if !report.notes.is_empty() && !report.problems.is_empty() {
         out.push('\n');
@@ -61,7 +61,8 @@ fn render_problem(
     match &problem.location {
         Some(location) => {
             let base = if location.revision == Revision::Base { " (base)" } else { "" };
-            let _ = writeln!(out, "{location}{base}: {}: {}", paint(style, &label), problem.message);
+            let at = printable(&location.to_string()).into_owned();
+            let _ = writeln!(out, "{at}{base}: {}: {}", paint(style, &label), printable(&problem.message));
             let source = texts
                 .entry((location.revision, location.file.to_string()))
                 .or_insert_with(|| sources(location.revision, &location.file).map(Source::new));
@@ -81,24 +82,24 @@ fn render_problem(
             }
         }
         None => {
-            let _ = writeln!(out, "{}: {}", paint(style, &label), problem.message);
+            let _ = writeln!(out, "{}: {}", paint(style, &label), printable(&problem.message));
         }
     }
     let dim = Style::new().dimmed();
     if let Some(help) = &problem.help {
-        let _ = writeln!(out, "  = help: {help}");
+        let _ = writeln!(out, "  = help: {}", printable(help));
     }
     if let Some(owner) = &problem.owner {
-        let _ = writeln!(out, "  = owner: {owner}");
+        let _ = writeln!(out, "  = owner: {}", printable(owner));
     }
     if !problem.affected.is_empty() {
-        let _ = writeln!(out, "  = affected: {}", problem.affected.join(", "));
+        let _ = writeln!(out, "  = affected: {}", printable(&problem.affected.join(", ")));
     }
     for (label, location) in &problem.related {
         let base = if location.revision == Revision::Base { " (base)" } else { "" };
-        let _ = writeln!(out, "  = {label}: {location}{base}");
+        let _ = writeln!(out, "  = {}: {}{base}", printable(label), printable(&location.to_string()));
     }
-    let _ = writeln!(out, "  = {}", paint(dim, &format!("object: {}", problem.object())));
+    let _ = writeln!(out, "  = {}", paint(dim, &format!("object: {}", printable(&problem.object()))));
     out.push('\n');
 }
 
