@@ -117,6 +117,18 @@ fn problems(out: &mut String, report: &Report) {
             out,
             "\n**{hidden} more problems not shown.** Run `datasurface check` locally, or use `--format json`, to see them all.\n"
         );
+        // What the whole report holds, rule by rule, most frequent first.
+        let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
+        for problem in &report.problems {
+            *by_rule.entry(problem.rule.id()).or_default() += 1;
+        }
+        let mut counts: Vec<(&str, usize)> = by_rule.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut line: Vec<String> = counts.iter().take(10).map(|(rule, n)| format!("`{rule}` {n}")).collect();
+        if counts.len() > 10 {
+            line.push(format!("and {} more rules", counts.len() - 10));
+        }
+        let _ = writeln!(out, "All problems by rule: {}.\n", line.join(" · "));
     }
 }
 
@@ -264,5 +276,6 @@ mod tests {
             &text[text.len() - 300..]
         );
         assert!(text.contains("with a pipe") && text.contains("\\|"), "pipes are escaped in tables");
+        assert!(text.contains("All problems by rule: `compat.column-removed` 5000."), "{}", &text[text.len() - 300..]);
     }
 }
