@@ -17,10 +17,7 @@ pub const VERSION: u32 = 1;
 
 /// The report as pretty-printed JSON, with a final line break.
 pub fn render(report: &Report) -> String {
-    let mut out = Vec::new();
-    // Writing to memory fails only if serializing fails, and these records always serialize.
-    let _ = write(report, &mut out);
-    String::from_utf8(out).unwrap_or_default()
+    super::to_string(|out| write(report, out))
 }
 
 /// Writes the report to `out` as pretty-printed JSON, with a final line break.

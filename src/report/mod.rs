@@ -12,6 +12,15 @@ use std::borrow::Cow;
 
 use crate::problem::{ObjectRef, Problem, Severity};
 
+/// What a `write` function of a format writes, as a string (for tests and callers that
+/// want the whole report in memory).
+pub fn to_string(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    // Writing to memory fails only if serializing fails, and the formats' records always serialize.
+    let _ = write(&mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// `text` with control characters written as escapes (`\n`, `\u{1b}`), for formats read by
 /// terminals and CI logs: a name in a model may hold any character through YAML's escapes, and
 /// must not start a line of its own (a GitHub workflow command) or colour the terminal.

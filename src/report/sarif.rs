@@ -14,9 +14,7 @@ use crate::rules::Rule;
 
 /// The SARIF log, pretty-printed, with a final line break.
 pub fn render(report: &Report) -> String {
-    let mut out = Vec::new();
-    let _ = write(report, &mut out);
-    String::from_utf8(out).unwrap_or_default()
+    super::to_string(|out| write(report, out))
 }
 
 /// Writes the SARIF log to `out`.
