@@ -24,13 +24,16 @@ struct Need<'m> {
     owner: Option<&'m Owner>,
     /// Whether the owner comes from a declaration added in this change.
     new_declaration: bool,
+    /// Why this owner stands in for the scope's own, when it does.
+    standing_in: Option<String>,
 }
 
 impl Need<'_> {
     fn describe(&self) -> String {
         let owner = self.owner.map_or("no owner declared".into(), |o| o.to_string());
         let origin = if self.new_declaration { ", declared in this change" } else { "" };
-        format!("{} ({owner}{origin})", self.scope)
+        let standing_in = self.standing_in.as_deref().map(|why| format!("; {why}")).unwrap_or_default();
+        format!("{} ({owner}{origin}{standing_in})", self.scope)
     }
 }
 
@@ -96,6 +99,7 @@ fn ecosystem_owner(model: &Model) -> Need<'_> {
         scope: "the ecosystem".into(),
         owner: model.ecosystem().and_then(|e| e.owner.as_ref()),
         new_declaration: false,
+        standing_in: None,
     }
 }
 
@@ -104,9 +108,9 @@ fn zone_owner<'m>(base: &'m Model, head: &'m Model, zone: &str) -> Option<Need<'
     let find = |model: &'m Model| model.ecosystem()?.zones.iter().find(|d| &*d.name.value == zone);
     let scope = format!("zone {zone}");
     if let Some(declaration) = find(base) {
-        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false });
+        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false, standing_in: None });
     }
-    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true })
+    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true, standing_in: None })
 }
 
 /// The owner of team `team` of `zone`: as declared in the base, else new in the head.
@@ -114,14 +118,14 @@ fn team_owner<'m>(base: &'m Model, head: &'m Model, zone: &str, team: &str) -> O
     let find = |model: &'m Model| model.zone(zone)?.value.teams.iter().find(|d| &*d.name.value == team);
     let scope = format!("team {zone}/{team}");
     if let Some(declaration) = find(base) {
-        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false });
+        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false, standing_in: None });
     }
-    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true })
+    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true, standing_in: None })
 }
 
 /// The owner of a scope, for an object that exists in the base: only the base counts.
 fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
-    let nobody = |scope: String| Need { scope, owner: None, new_declaration: false };
+    let nobody = |scope: String| Need { scope, owner: None, new_declaration: false, standing_in: None };
     match &scope.team {
         _ if scope.zone.is_empty() => ecosystem_owner(base),
         Some(team) => {
@@ -132,16 +136,30 @@ fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
                     scope: format!("team {}/{team}", scope.zone),
                     owner: d.owner.as_ref(),
                     new_declaration: false,
+                    standing_in: None,
                 },
-                None => nobody(format!("team {}/{team}", scope.zone)),
+                // The zone's owner decides who owns its teams, so when the base does not say
+                // (zone.yaml could not be read there, or does not declare the team) that owner
+                // may act for the team: it could declare itself the team's owner anyway.
+                None => {
+                    let why = match base.zone(&scope.zone) {
+                        None => "whose zone.yaml could not be read in the base",
+                        Some(_) => "which the base's zone.yaml does not declare",
+                    };
+                    let zone = base_scope_owner(base, &Scope { zone: scope.zone.clone(), team: None });
+                    Need { standing_in: Some(format!("it decides for team {}/{team}, {why}", scope.zone)), ..zone }
+                }
             }
         }
         None => {
             let declaration = base.ecosystem().and_then(|e| e.zones.iter().find(|d| *d.name.value == *scope.zone));
             match declaration {
-                Some(d) => {
-                    Need { scope: format!("zone {}", scope.zone), owner: d.owner.as_ref(), new_declaration: false }
-                }
+                Some(d) => Need {
+                    scope: format!("zone {}", scope.zone),
+                    owner: d.owner.as_ref(),
+                    new_declaration: false,
+                    standing_in: None,
+                },
                 None => nobody(format!("zone {}", scope.zone)),
             }
         }
