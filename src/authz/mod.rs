@@ -24,16 +24,21 @@ struct Need<'m> {
     owner: Option<&'m Owner>,
     /// Whether the owner comes from a declaration added in this change.
     new_declaration: bool,
-    /// Why this owner stands in for the scope's own, when it does.
-    standing_in: Option<String>,
+    /// Why this owner stands in for the scope's own, or why there is none.
+    note: Option<String>,
 }
 
 impl Need<'_> {
     fn describe(&self) -> String {
-        let owner = self.owner.map_or("no owner declared".into(), |o| o.to_string());
         let origin = if self.new_declaration { ", declared in this change" } else { "" };
-        let standing_in = self.standing_in.as_deref().map(|why| format!("; {why}")).unwrap_or_default();
-        format!("{} ({owner}{origin}{standing_in})", self.scope)
+        match (self.owner, self.note.as_deref()) {
+            (None, Some(why)) => format!("{} ({why})", self.scope),
+            (owner, note) => {
+                let owner = owner.map_or("no owner declared".into(), |o| o.to_string());
+                let note = note.map(|why| format!("; {why}")).unwrap_or_default();
+                format!("{} ({owner}{origin}{note})", self.scope)
+            }
+        }
     }
 }
 
@@ -95,11 +100,15 @@ fn first_commit(diff: &Diff<'_>, source: &ChangeSource) -> Vec<Problem> {
 }
 
 fn ecosystem_owner(model: &Model) -> Need<'_> {
+    let ecosystem = model.ecosystem();
     Need {
         scope: "the ecosystem".into(),
-        owner: model.ecosystem().and_then(|e| e.owner.as_ref()),
+        owner: ecosystem.and_then(|e| e.owner.as_ref()),
         new_declaration: false,
-        standing_in: None,
+        // Only reached when the base has an ecosystem.yaml (else the change creates the model).
+        note: ecosystem.is_none().then(|| {
+            "ecosystem.yaml could not be read in the base, so nobody can authorize this; merge the fix as a repository administrator".into()
+        }),
     }
 }
 
@@ -108,9 +117,9 @@ fn zone_owner<'m>(base: &'m Model, head: &'m Model, zone: &str) -> Option<Need<'
     let find = |model: &'m Model| model.ecosystem()?.zones.iter().find(|d| &*d.name.value == zone);
     let scope = format!("zone {zone}");
     if let Some(declaration) = find(base) {
-        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false, standing_in: None });
+        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false, note: None });
     }
-    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true, standing_in: None })
+    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true, note: None })
 }
 
 /// The owner of team `team` of `zone`: as declared in the base, else new in the head.
@@ -118,14 +127,14 @@ fn team_owner<'m>(base: &'m Model, head: &'m Model, zone: &str, team: &str) -> O
     let find = |model: &'m Model| model.zone(zone)?.value.teams.iter().find(|d| &*d.name.value == team);
     let scope = format!("team {zone}/{team}");
     if let Some(declaration) = find(base) {
-        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false, standing_in: None });
+        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false, note: None });
     }
-    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true, standing_in: None })
+    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true, note: None })
 }
 
 /// The owner of a scope, for an object that exists in the base: only the base counts.
 fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
-    let nobody = |scope: String| Need { scope, owner: None, new_declaration: false, standing_in: None };
+    let nobody = |scope: String| Need { scope, owner: None, new_declaration: false, note: None };
     match &scope.team {
         _ if scope.zone.is_empty() => ecosystem_owner(base),
         Some(team) => {
@@ -136,7 +145,7 @@ fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
                     scope: format!("team {}/{team}", scope.zone),
                     owner: d.owner.as_ref(),
                     new_declaration: false,
-                    standing_in: None,
+                    note: None,
                 },
                 // The zone's owner decides who owns its teams, so when the base does not say
                 // (zone.yaml could not be read there, or does not declare the team) that owner
@@ -147,7 +156,7 @@ fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
                         Some(_) => "which the base's zone.yaml does not declare",
                     };
                     let zone = base_scope_owner(base, &Scope { zone: scope.zone.clone(), team: None });
-                    Need { standing_in: Some(format!("it decides for team {}/{team}, {why}", scope.zone)), ..zone }
+                    Need { note: Some(format!("it decides for team {}/{team}, {why}", scope.zone)), ..zone }
                 }
             }
         }
@@ -158,7 +167,7 @@ fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
                     scope: format!("zone {}", scope.zone),
                     owner: d.owner.as_ref(),
                     new_declaration: false,
-                    standing_in: None,
+                    note: None,
                 },
                 None => nobody(format!("zone {}", scope.zone)),
             }
@@ -236,7 +245,10 @@ fn unauthorized(diff: &Diff<'_>, change: &DocChange<'_>, need: &Need<'_>, source
     );
     let mut problem = Problem::new(Rule::AuthzUnauthorized, message, location, path)
         .detail(format!("{} {}", verb(change.kind), need.scope))
-        .help(format!("Have the owner of {} make or approve this change.", need.scope));
+        .help(match need.owner {
+            Some(_) => format!("Have the owner of {} make or approve this change.", need.scope),
+            None => "Nobody can authorize this from the base: declare the owner first, or merge it as a repository administrator after review.".into(),
+        });
     problem.owner = Some(need.owner.map_or("(no owner declared)".into(), ToString::to_string));
     problem
 }
