@@ -86,6 +86,7 @@ rules! {
     CompatDatasetRemoved => "compat.dataset-removed",
     CompatDatastoreRemoved => "compat.datastore-removed",
     CompatDeprecatedInUse => "compat.deprecated-in-use",
+    CompatBaseUnreadable => "compat.base-unreadable",
 }
 
 /// Where datasurface lives; rule docs are under `docs/rules/` there.

@@ -118,6 +118,7 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impac
             }
             (None, Some(DocRef::Datastore(h))) => {
                 impacts.extend(added_impacts(h));
+                rules::unreadable_base(&cx, h, &mut findings);
                 continue;
             }
             _ => continue,
@@ -169,10 +170,16 @@ fn apply_policy(finding: Finding) -> Problem {
         .filter(|c| c.approved_by.is_none())
         .map(|c| format!("workspace {} (team {}, owner {})", c.workspace, c.team, c.owner))
         .collect();
-    problem.message.push_str(&format!("; this breaks {}", dedup(broken).join(", ")));
-    problem.help = Some(
-        problem.help.take().unwrap_or_default() + " Or have the owner of every affected workspace approve the change.",
-    );
+    // A change that cannot be compared may break its consumers; its help already asks for approval.
+    let unknown = problem.rule == crate::rules::Rule::CompatBaseUnreadable;
+    let breaks = if unknown { "may break" } else { "breaks" };
+    problem.message.push_str(&format!("; this {breaks} {}", dedup(broken).join(", ")));
+    if !unknown {
+        problem.help = Some(
+            problem.help.take().unwrap_or_default()
+                + " Or have the owner of every affected workspace approve the change.",
+        );
+    }
     problem
 }
 

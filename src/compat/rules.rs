@@ -74,6 +74,37 @@ pub(super) fn datastore_removed(
     findings.push(Finding { problem, consumers });
 }
 
+/// A datastore new in the head at the path of a base file that could not be read: it may be
+/// the repair of that file, and what the base held cannot be compared. Its consumers in the
+/// base (sinks naming the datastore) decide, like for a breaking change.
+pub(super) fn unreadable_base(cx: &Cx<'_, '_>, head: &Placed<Datastore>, findings: &mut Vec<Finding>) {
+    let path = cx.diff.head.path(head.file);
+    let Some(base_file) = cx.diff.base.files.iter().find(|f| f.path == *path) else { return };
+    if base_file.parsed.problems.is_empty() {
+        return;
+    }
+    let mut consumers: Vec<Consumer> = Vec::new();
+    for dataset in &head.datasets {
+        for consumer in cx.base_consumers(&head.name, &dataset.name) {
+            if !consumers.contains(&consumer) {
+                consumers.push(consumer);
+            }
+        }
+    }
+    let message = format!(
+        "datastore `{}` is in a file that could not be read in the base ({path} has errors there), so its schema changes cannot be checked",
+        head.name
+    );
+    let problem = Problem::new(
+        Rule::CompatBaseUnreadable,
+        message,
+        at_head(cx, head, head.name.span.value),
+        cx.head_paths().datastore(head),
+    )
+    .help("Have the owner of every affected workspace approve this change, which cannot be compared; keep schema changes for a later pull request, where they are checked.");
+    findings.push(Finding { problem, consumers });
+}
+
 pub(super) fn datastore_pair(
     cx: &Cx<'_, '_>,
     base: &Placed<Datastore>,
