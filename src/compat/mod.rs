@@ -108,7 +108,8 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impac
         .collect();
     let base_consumers = Consumers::new(diff.base, &stores);
     let head_consumers = Consumers::new(diff.head, &stores);
-    let cx = rules::Cx { diff, source, base: &base_consumers, head: &head_consumers };
+    let unreadable = diff.base.files.iter().filter(|f| !f.parsed.problems.is_empty()).map(|f| &*f.path).collect();
+    let cx = rules::Cx { diff, source, base: &base_consumers, head: &head_consumers, unreadable };
     let mut findings = Vec::new();
     let mut impacts = Vec::new();
     for change in &diff.changes {

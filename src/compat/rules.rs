@@ -13,6 +13,8 @@ pub(crate) struct Cx<'a, 'm> {
     pub source: &'a ChangeSource,
     pub base: &'a Consumers<'m>,
     pub head: &'a Consumers<'m>,
+    /// Paths of the base files that had problems when read (few, and found in one pass).
+    pub unreadable: std::collections::HashSet<&'m str>,
 }
 
 impl Cx<'_, '_> {
@@ -79,8 +81,7 @@ pub(super) fn datastore_removed(
 /// base (sinks naming the datastore) decide, like for a breaking change.
 pub(super) fn unreadable_base(cx: &Cx<'_, '_>, head: &Placed<Datastore>, findings: &mut Vec<Finding>) {
     let path = cx.diff.head.path(head.file);
-    let Some(base_file) = cx.diff.base.files.iter().find(|f| f.path == *path) else { return };
-    if base_file.parsed.problems.is_empty() {
+    if !cx.unreadable.contains(&**path) {
         return;
     }
     let mut consumers: Vec<Consumer> = Vec::new();
