@@ -295,30 +295,33 @@ fn model_folder(path: &Path) -> anyhow::Result<PathBuf> {
         // A missing folder gets the loader's message.
         return Ok(path.to_path_buf());
     }
+    let is_root = |dir: &Path| dir.join("ecosystem.yaml").is_file();
     let absolute = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let above = absolute.ancestors().skip(1).find(|a| a.join("ecosystem.yaml").is_file());
-    let below = || -> Option<PathBuf> {
-        let children = |dir: &Path| -> Vec<PathBuf> {
-            let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-                .take(1000)
-                .collect();
-            dirs.sort();
-            dirs
-        };
-        let first = children(path);
-        let second = first.iter().flat_map(|d| children(d));
-        first.iter().cloned().chain(second).find(|d| d.join("ecosystem.yaml").is_file())
+    let above = absolute.ancestors().skip(1).find(|a| is_root(a)).map(Path::to_path_buf);
+    let below = || {
+        let children = subfolders(path);
+        let grandchildren = children.iter().flat_map(|d| subfolders(d));
+        children.iter().cloned().chain(grandchildren).find(|d| is_root(d))
     };
-    let hint = match above.map(Path::to_path_buf).or_else(below) {
+    let hint = match above.or_else(below) {
         Some(root) => format!("; the model root seems to be {}", root.display()),
         None => String::new(),
     };
     anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root{hint}", path.display())
+}
+
+/// The visible subfolders of `dir` (at most 1,000), sorted.
+fn subfolders(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .take(1000)
+        .collect();
+    dirs.sort();
+    dirs
 }
 
 fn load_options(args: &LoadArgs) -> load::Options {

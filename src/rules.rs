@@ -203,6 +203,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rule_is_its_index_in_all() {
+        // SARIF's `ruleIndex` is `rule as usize`.
+        for (index, rule) in Rule::ALL.iter().enumerate() {
+            assert_eq!(*rule as usize, index, "{}", rule.id());
+        }
+    }
+
+    #[test]
     fn the_pack_names_every_rule_once() {
         let pack = default_pack().as_ref().expect("policies/default.yaml parses");
         for rule in Rule::ALL {

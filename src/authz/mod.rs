@@ -28,7 +28,12 @@ struct Need<'m> {
     note: Option<String>,
 }
 
-impl Need<'_> {
+impl<'m> Need<'m> {
+    /// The owner a declaration names (`None` when nothing declares one).
+    fn declared(scope: String, owner: Option<&'m Owner>, new_declaration: bool) -> Self {
+        Need { scope, owner, new_declaration, note: None }
+    }
+
     fn describe(&self) -> String {
         let origin = if self.new_declaration { ", declared in this change" } else { "" };
         match (self.owner, self.note.as_deref()) {
@@ -117,9 +122,9 @@ fn zone_owner<'m>(base: &'m Model, head: &'m Model, zone: &str) -> Option<Need<'
     let find = |model: &'m Model| model.ecosystem()?.zones.iter().find(|d| &*d.name.value == zone);
     let scope = format!("zone {zone}");
     if let Some(declaration) = find(base) {
-        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false, note: None });
+        return Some(Need::declared(scope, declaration.owner.as_ref(), false));
     }
-    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true, note: None })
+    find(head).map(|d| Need::declared(scope, d.owner.as_ref(), true))
 }
 
 /// The owner of team `team` of `zone`: as declared in the base, else new in the head.
@@ -127,31 +132,25 @@ fn team_owner<'m>(base: &'m Model, head: &'m Model, zone: &str, team: &str) -> O
     let find = |model: &'m Model| model.zone(zone)?.value.teams.iter().find(|d| &*d.name.value == team);
     let scope = format!("team {zone}/{team}");
     if let Some(declaration) = find(base) {
-        return Some(Need { scope, owner: declaration.owner.as_ref(), new_declaration: false, note: None });
+        return Some(Need::declared(scope, declaration.owner.as_ref(), false));
     }
-    find(head).map(|d| Need { scope, owner: d.owner.as_ref(), new_declaration: true, note: None })
+    find(head).map(|d| Need::declared(scope, d.owner.as_ref(), true))
 }
 
 /// The owner of a scope, for an object that exists in the base: only the base counts.
 fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
-    let nobody = |scope: String| Need { scope, owner: None, new_declaration: false, note: None };
     match &scope.team {
         _ if scope.zone.is_empty() => ecosystem_owner(base),
         Some(team) => {
-            let declaration =
-                base.zone(&scope.zone).and_then(|z| z.value.teams.iter().find(|d| *d.name.value == **team));
+            let zone_doc = base.zone(&scope.zone);
+            let declaration = zone_doc.and_then(|z| z.value.teams.iter().find(|d| *d.name.value == **team));
             match declaration {
-                Some(d) => Need {
-                    scope: format!("team {}/{team}", scope.zone),
-                    owner: d.owner.as_ref(),
-                    new_declaration: false,
-                    note: None,
-                },
+                Some(d) => Need::declared(format!("team {}/{team}", scope.zone), d.owner.as_ref(), false),
                 // The zone's owner decides who owns its teams, so when the base does not say
                 // (zone.yaml could not be read there, or does not declare the team) that owner
                 // may act for the team: it could declare itself the team's owner anyway.
                 None => {
-                    let why = match base.zone(&scope.zone) {
+                    let why = match zone_doc {
                         None => "whose zone.yaml could not be read in the base",
                         Some(_) => "which the base's zone.yaml does not declare",
                     };
@@ -162,15 +161,7 @@ fn base_scope_owner<'m>(base: &'m Model, scope: &Scope) -> Need<'m> {
         }
         None => {
             let declaration = base.ecosystem().and_then(|e| e.zones.iter().find(|d| *d.name.value == *scope.zone));
-            match declaration {
-                Some(d) => Need {
-                    scope: format!("zone {}", scope.zone),
-                    owner: d.owner.as_ref(),
-                    new_declaration: false,
-                    note: None,
-                },
-                None => nobody(format!("zone {}", scope.zone)),
-            }
+            Need::declared(format!("zone {}", scope.zone), declaration.and_then(|d| d.owner.as_ref()), false)
         }
     }
 }

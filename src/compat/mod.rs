@@ -94,6 +94,15 @@ pub(crate) struct Finding {
     pub problem: Problem,
     /// The workspaces it breaks.
     pub consumers: Vec<Consumer>,
+    /// `false` when the change could not be compared, so it only may break them (its help then
+    /// asks for their approval itself).
+    pub certain: bool,
+}
+
+impl Finding {
+    pub fn breaking(problem: Problem, consumers: Vec<Consumer>) -> Finding {
+        Finding { problem, consumers, certain: true }
+    }
 }
 
 /// Runs every compat rule over the datastores that exist in base (the rules need a base).
@@ -148,7 +157,7 @@ impl Impact {
 
 /// Decides a breaking change's severity from who it affects and who approved.
 fn apply_policy(finding: Finding) -> Problem {
-    let Finding { mut problem, consumers } = finding;
+    let Finding { mut problem, consumers, certain } = finding;
     problem.affected = consumers.iter().map(|c| format!("Workspace {}", c.workspace)).collect();
     problem.affected.dedup();
     if consumers.is_empty() {
@@ -171,11 +180,9 @@ fn apply_policy(finding: Finding) -> Problem {
         .filter(|c| c.approved_by.is_none())
         .map(|c| format!("workspace {} (team {}, owner {})", c.workspace, c.team, c.owner))
         .collect();
-    // A change that cannot be compared may break its consumers; its help already asks for approval.
-    let unknown = problem.rule == crate::rules::Rule::CompatBaseUnreadable;
-    let breaks = if unknown { "may break" } else { "breaks" };
+    let breaks = if certain { "breaks" } else { "may break" };
     problem.message.push_str(&format!("; this {breaks} {}", dedup(broken).join(", ")));
-    if !unknown {
+    if certain {
         problem.help = Some(
             problem.help.take().unwrap_or_default()
                 + " Or have the owner of every affected workspace approve the change.",

@@ -3,7 +3,7 @@
 use super::{Consumer, Consumers, Finding, Impact};
 use crate::authz::ChangeSource;
 use crate::diff::Diff;
-use crate::model::{Column, Dataset, Datastore, Name, Placed, Pos, Schema};
+use crate::model::{Column, Dataset, Datastore, Name, Placed, Pos, Schema, SpannedList, Str};
 use crate::problem::{Location, Problem};
 use crate::rules::Rule;
 use crate::validate::Paths;
@@ -40,6 +40,15 @@ fn base_location(cx: &Cx<'_, '_>, store: &Placed<Datastore>, pos: Pos) -> Locati
     cx.base_paths().at(store.file, pos).expect("a file id of the base model")
 }
 
+/// Adds the consumers not yet in `into`, keeping the order they come in.
+fn add_new(into: &mut Vec<Consumer>, more: Vec<Consumer>) {
+    for consumer in more {
+        if !into.contains(&consumer) {
+            into.push(consumer);
+        }
+    }
+}
+
 fn deprecated(store: &Datastore, dataset: &Dataset) -> bool {
     store.deprecated.is_some() || dataset.deprecated.is_some()
 }
@@ -58,11 +67,7 @@ pub(super) fn datastore_removed(
             change: "removed".into(),
             consumers: dataset_consumers.clone(),
         });
-        for consumer in dataset_consumers {
-            if !consumers.contains(&consumer) {
-                consumers.push(consumer);
-            }
-        }
+        add_new(&mut consumers, dataset_consumers);
     }
     if store.deprecated.is_some() {
         return;
@@ -73,7 +78,7 @@ pub(super) fn datastore_removed(
         .help(
             "Deprecate the datastore first (`deprecated: {reason: ...}`) and remove it once no workspace consumes it.",
         );
-    findings.push(Finding { problem, consumers });
+    findings.push(Finding::breaking(problem, consumers));
 }
 
 /// A datastore new in the head at the path of a base file that could not be read: it may be
@@ -86,11 +91,7 @@ pub(super) fn unreadable_base(cx: &Cx<'_, '_>, head: &Placed<Datastore>, finding
     }
     let mut consumers: Vec<Consumer> = Vec::new();
     for dataset in &head.datasets {
-        for consumer in cx.base_consumers(&head.name, &dataset.name) {
-            if !consumers.contains(&consumer) {
-                consumers.push(consumer);
-            }
-        }
+        add_new(&mut consumers, cx.base_consumers(&head.name, &dataset.name));
     }
     let message = format!(
         "datastore `{}` is in a file that could not be read in the base ({path} has errors there), so its schema changes cannot be checked",
@@ -103,7 +104,7 @@ pub(super) fn unreadable_base(cx: &Cx<'_, '_>, head: &Placed<Datastore>, finding
         cx.head_paths().datastore(head),
     )
     .help("Have the owner of every affected workspace approve this change, which cannot be compared; keep schema changes for a later pull request, where they are checked.");
-    findings.push(Finding { problem, consumers });
+    findings.push(Finding { problem, consumers, certain: false });
 }
 
 pub(super) fn datastore_pair(
@@ -137,7 +138,7 @@ pub(super) fn datastore_pair(
                     .help("Deprecate the dataset first (`deprecated: {reason: ...}`) and remove it once no workspace consumes it.")
                     .detail(base_dataset.name.to_string());
                 problem.related.push(("removed dataset".into(), was));
-                findings.push(Finding { problem, consumers });
+                findings.push(Finding::breaking(problem, consumers));
             }
             continue;
         };
@@ -193,7 +194,7 @@ fn newly_deprecated(
     let problem = Problem::new(Rule::CompatDeprecatedInUse, message, at_head(cx, store, pos), path)
         .help("Ask the consumers to move off it, or to accept deprecations with `deprecationsAllowed: allowed`.")
         .detail(what);
-    findings.push(Finding { problem, consumers });
+    findings.push(Finding::breaking(problem, consumers));
 }
 
 fn dataset_pair(
@@ -222,18 +223,10 @@ fn dataset_pair(
     let here = |pos: Pos| at_head(cx, head_store, pos);
 
     // Dataset-level classifications.
-    if !same_set(
-        base.classifications.as_ref().map(|c| &c.value[..]),
-        head.classifications.as_ref().map(|c| &c.value[..]),
-    ) {
-        let pos = head.classifications.as_ref().map_or(head.name.span.value, |c| c.span.key);
-        let message = format!(
-            "the classifications of dataset `{}/{}` changed from {} to {}",
-            head_store.name,
-            head.name,
-            list(base.classifications.as_ref().map(|c| &c.value[..])),
-            list(head.classifications.as_ref().map(|c| &c.value[..]))
-        );
+    let change = classification_change(base.classifications.as_ref(), head.classifications.as_ref(), &head.name);
+    if let Some((pos, from, to)) = change {
+        let message =
+            format!("the classifications of dataset `{}/{}` changed from {from} to {to}", head_store.name, head.name);
         found.push(
             Problem::new(Rule::CompatClassificationChanged, message, here(pos), dataset_path())
                 .detail("dataset")
@@ -289,7 +282,7 @@ const CLASSIFICATION_HELP: &str =
     "Classifications decide where data may flow and who may see it; publish reclassified data as a new dataset.";
 
 fn push_all(findings: &mut Vec<Finding>, found: Vec<Problem>, consumers: &[Consumer]) {
-    findings.extend(found.into_iter().map(|problem| Finding { problem, consumers: consumers.to_vec() }));
+    findings.extend(found.into_iter().map(|problem| Finding::breaking(problem, consumers.to_vec())));
 }
 
 fn keys(
@@ -376,22 +369,29 @@ fn column_pair(
                 .help("Change a type only to a wider one (see the rule's page for the table), or add a new column."),
         );
     }
-    if !same_set(
-        base.classifications.as_ref().map(|c| &c.value[..]),
-        head.classifications.as_ref().map(|c| &c.value[..]),
-    ) {
-        let pos = head.classifications.as_ref().map_or(head.name.span.value, |c| c.span.key);
-        let message = format!(
-            "the classifications of column `{qualified}` changed from {} to {}",
-            list(base.classifications.as_ref().map(|c| &c.value[..])),
-            list(head.classifications.as_ref().map(|c| &c.value[..]))
-        );
+    let change = classification_change(base.classifications.as_deref(), head.classifications.as_deref(), &head.name);
+    if let Some((pos, from, to)) = change {
+        let message = format!("the classifications of column `{qualified}` changed from {from} to {to}");
         found.push(
             Problem::new(Rule::CompatClassificationChanged, message, here(pos), path())
                 .detail("column")
                 .help(CLASSIFICATION_HELP),
         );
     }
+}
+
+/// When two classification lists differ as sets: where to report it in the head (the list, or
+/// the object's name when the head has none) and both lists in words.
+fn classification_change(
+    base: Option<&SpannedList<Str>>,
+    head: Option<&SpannedList<Str>>,
+    head_name: &Name,
+) -> Option<(Pos, String, String)> {
+    let (base_list, head_list) = (base.map(|c| &c.value[..]), head.map(|c| &c.value[..]));
+    if same_set(base_list, head_list) {
+        return None;
+    }
+    Some((head.map_or(head_name.span.value, |c| c.span.key), list(base_list), list(head_list)))
 }
 
 /// Compares two classification lists as sets, ignoring case and order.

@@ -47,7 +47,8 @@ struct JsonReport<'r> {
     outcome: &'static str,
     problems: Problems<'r, Problem>,
     tool: Tool,
-    tree: JsonTree<'r>,
+    #[serde(serialize_with = "tree")]
+    tree: TreeNode<'r>,
     version: u32,
     warnings: usize,
 }
@@ -94,7 +95,7 @@ impl<'r> JsonReport<'r> {
             outcome: report.outcome().as_str(),
             problems: Problems(&report.problems),
             tool: Tool { name: "datasurface", version: env!("CARGO_PKG_VERSION") },
-            tree: JsonTree(report.tree()),
+            tree: report.tree(),
             version: VERSION,
             warnings: report.count(Severity::Warning),
         }
@@ -213,37 +214,23 @@ impl<P: std::borrow::Borrow<Problem>> Serialize for Problems<'_, P> {
 }
 
 /// A node of the validation tree: `children`, `file`, `line`, `object`, `problems`.
-struct JsonTree<'r>(TreeNode<'r>);
-
-impl Serialize for JsonTree<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        node(&self.0, serializer)
-    }
-}
-
-fn node<S: serde::Serializer>(tree: &TreeNode<'_>, serializer: S) -> Result<S::Ok, S::Error> {
+fn tree<S: serde::Serializer>(node: &TreeNode<'_>, serializer: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeStruct;
 
-    struct Children<'a, 'r>(&'a [TreeNode<'r>]);
-    impl Serialize for Children<'_, '_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.collect_seq(self.0.iter().map(Child))
-        }
-    }
     struct Child<'a, 'r>(&'a TreeNode<'r>);
     impl Serialize for Child<'_, '_> {
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            node(self.0, serializer)
+            tree(self.0, serializer)
         }
     }
 
-    let location = tree.object.location.as_ref();
+    let location = node.object.location.as_ref();
     let mut record = serializer.serialize_struct("Tree", 5)?;
-    record.serialize_field("children", &Children(&tree.children))?;
+    record.serialize_field("children", &node.children.iter().map(Child).collect::<Vec<_>>())?;
     record.serialize_field("file", &location.map(|l| &*l.file))?;
     record.serialize_field("line", &location.map(|l| l.pos.line))?;
-    record.serialize_field("object", &tree.object.to_string())?;
-    record.serialize_field("problems", &Problems(&tree.problems))?;
+    record.serialize_field("object", &node.object.to_string())?;
+    record.serialize_field("problems", &Problems(&node.problems))?;
     record.end()
 }
 

@@ -165,7 +165,7 @@ impl<'r> SarifResult<'r> {
             partial_fingerprints: Fingerprints { datasurface: problem.fingerprint() },
             properties: Properties { affected: &problem.affected, object, owner: problem.owner.as_deref() },
             rule_id: problem.rule.id(),
-            rule_index: Rule::ALL.iter().position(|r| *r == problem.rule).unwrap_or_default(),
+            rule_index: problem.rule as usize, // `Rule::ALL` lists the rules in declaration order
         }
     }
 }
