@@ -329,42 +329,40 @@ impl Fields {
 
     /// Pairs two lists by name; `changed` compares a pair. Removed items point at `head_parent`.
     #[allow(clippy::too_many_arguments)]
-    fn list<T: PartialEq>(
+    fn list<T: PartialEq + Listed>(
         &mut self,
         field: &str,
         what: &str,
         base: &[T],
         head: &[T],
         head_parent: Pos,
-        name: impl Fn(&T) -> &str,
-        pos: impl Fn(&T) -> Pos,
         mut changed: impl FnMut(&mut Self, &T, &T),
     ) {
-        let head_by_name: HashMap<&str, &T> = head.iter().map(|h| (name(h), h)).collect();
-        let base_by_name: HashMap<&str, &T> = base.iter().map(|b| (name(b), b)).collect();
+        let head_by_name: HashMap<&str, &T> = head.iter().map(|h| (h.name(), h)).collect();
+        let base_by_name: HashMap<&str, &T> = base.iter().map(|b| (b.name(), b)).collect();
         for item in base {
-            match head_by_name.get(name(item)) {
+            match head_by_name.get(item.name()) {
                 None => {
-                    let description = format!("{what} {} removed", name(item));
+                    let description = format!("{what} {} removed", item.name());
                     self.push(
-                        &format!("{field}[{}]", name(item)),
+                        &format!("{field}[{}]", item.name()),
                         FieldChangeKind::Removed,
-                        Some(pos(item)),
+                        Some(item.pos()),
                         Some(head_parent),
                         description,
                     );
                 }
                 Some(other) if *other != item => {
-                    let prefix = self.path(&format!("{field}[{}]", name(item)));
+                    let prefix = self.path(&format!("{field}[{}]", item.name()));
                     let before = self.out.len();
                     self.nested(prefix, |acc| changed(acc, item, other));
                     if self.out.len() == before {
-                        let description = format!("{what} {} changed", name(item));
+                        let description = format!("{what} {} changed", item.name());
                         self.push(
-                            &format!("{field}[{}]", name(item)),
+                            &format!("{field}[{}]", item.name()),
                             FieldChangeKind::Changed,
-                            Some(pos(item)),
-                            Some(pos(other)),
+                            Some(item.pos()),
+                            Some(other.pos()),
                             description,
                         );
                     }
@@ -373,13 +371,13 @@ impl Fields {
             }
         }
         for item in head {
-            if !base_by_name.contains_key(name(item)) {
-                let description = format!("{what} {} added", name(item));
+            if !base_by_name.contains_key(item.name()) {
+                let description = format!("{what} {} added", item.name());
                 self.push(
-                    &format!("{field}[{}]", name(item)),
+                    &format!("{field}[{}]", item.name()),
                     FieldChangeKind::Added,
                     None,
-                    Some(pos(item)),
+                    Some(item.pos()),
                     description,
                 );
             }
@@ -394,46 +392,17 @@ impl Fields {
         });
         self.documentation(&base.documentation, &head.documentation);
         let parent = head.span.value;
-        self.list(
-            "vendors",
-            "vendor",
-            &base.vendors,
-            &head.vendors,
-            parent,
-            |v| &v.name,
-            |v| v.span.value,
-            |_, _, _| {},
-        );
+        self.list("vendors", "vendor", &base.vendors, &head.vendors, parent, |_, _, _| {});
         self.list(
             "credentialStores",
             "credential store",
             &base.credential_stores,
             &head.credential_stores,
             parent,
-            |c| &c.name,
-            |c| c.span.value,
             |_, _, _| {},
         );
-        self.list(
-            "platforms",
-            "platform",
-            &base.platforms,
-            &head.platforms,
-            parent,
-            |p| &p.name,
-            |p| p.span.value,
-            |_, _, _| {},
-        );
-        self.list(
-            "zones",
-            "zone declaration",
-            &base.zones,
-            &head.zones,
-            parent,
-            |z| &z.name,
-            |z| z.span.value,
-            Self::declaration,
-        );
+        self.list("platforms", "platform", &base.platforms, &head.platforms, parent, |_, _, _| {});
+        self.list("zones", "zone declaration", &base.zones, &head.zones, parent, Self::declaration);
     }
 
     fn declaration(&mut self, base: &Declaration, head: &Declaration) {
@@ -461,16 +430,7 @@ impl Fields {
                 ),
             });
         }
-        self.list(
-            "teams",
-            "team declaration",
-            &base.teams,
-            &head.teams,
-            head.name.span.value,
-            |t| &t.name,
-            |t| t.span.value,
-            Self::declaration,
-        );
+        self.list("teams", "team declaration", &base.teams, &head.teams, head.name.span.value, Self::declaration);
     }
 
     fn team(&mut self, base: &Team, head: &Team) {
@@ -481,8 +441,6 @@ impl Fields {
             &base.containers,
             &head.containers,
             head.name.span.value,
-            |c| &c.name,
-            |c| c.span.value,
             |acc: &mut Self, b: &Container, h: &Container| {
                 acc.value("kind", &b.kind, &h.kind, (Some(b.kind.span.value), Some(h.kind.span.value)), |k| {
                     show(&k.value).to_lowercase()
@@ -527,16 +485,7 @@ impl Fields {
             ),
             |_| "…".into(),
         );
-        self.list(
-            "datasets",
-            "dataset",
-            &base.datasets,
-            &head.datasets,
-            head.datasets.span.key,
-            |d| &d.name,
-            |d| d.span.value,
-            Self::dataset,
-        );
+        self.list("datasets", "dataset", &base.datasets, &head.datasets, head.datasets.span.key, Self::dataset);
     }
 
     fn dataset(&mut self, base: &Dataset, head: &Dataset) {
@@ -591,8 +540,6 @@ impl Fields {
             &base_schema.columns,
             &head_schema.columns,
             head_schema.columns.span.key,
-            |c| &c.name,
-            |c| c.span.value,
             Self::column,
         );
     }
@@ -650,8 +597,6 @@ impl Fields {
             &base.dataset_groups,
             &head.dataset_groups,
             head.name.span.value,
-            |g| &g.name,
-            |g| g.span.value,
             |acc: &mut Self, b: &DatasetGroup, h: &DatasetGroup| {
                 acc.value(
                     "platform",
@@ -676,16 +621,7 @@ impl Fields {
                 let sink_name = |s: &Sink| format!("{}/{}", s.datastore, s.dataset);
                 let base_sinks: Vec<(String, &Sink)> = b.sinks.iter().map(|s| (sink_name(s), s)).collect();
                 let head_sinks: Vec<(String, &Sink)> = h.sinks.iter().map(|s| (sink_name(s), s)).collect();
-                acc.list(
-                    "sinks",
-                    "sink",
-                    &base_sinks,
-                    &head_sinks,
-                    h.name.span.value,
-                    |s| &s.0,
-                    |s| s.1.span.value,
-                    |_, _, _| {},
-                );
+                acc.list("sinks", "sink", &base_sinks, &head_sinks, h.name.span.value, |_, _, _| {});
             },
         );
     }
@@ -721,4 +657,37 @@ fn owner_text(owner: Option<&crate::model::Owner>) -> String {
 
 fn owner_pos(base: Option<&crate::model::Owner>, head: Option<&crate::model::Owner>) -> (Option<Pos>, Option<Pos>) {
     (base.map(|o| o.span.key), head.map(|o| o.span.key))
+}
+/// An item of a model list, matched between base and head by its name.
+trait Listed {
+    fn name(&self) -> &str;
+    /// Where the item starts.
+    fn pos(&self) -> Pos;
+}
+
+macro_rules! listed {
+    ($($item:ty),*) => {$(
+        impl Listed for $item {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn pos(&self) -> Pos {
+                self.span.value
+            }
+        }
+    )*};
+}
+
+use crate::model::{CredentialStore, Platform, Vendor};
+
+listed!(Vendor, CredentialStore, Platform, Declaration, Container, Dataset, Column, DatasetGroup);
+
+/// A sink, named `datastore/dataset` (sinks have no name of their own).
+impl Listed for (String, &Sink) {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    fn pos(&self) -> Pos {
+        self.1.span.value
+    }
 }
