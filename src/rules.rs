@@ -35,6 +35,7 @@ rules! {
     YamlDuplicateKey => "yaml.duplicate-key",
     YamlAliasLimit => "yaml.alias-limit",
     YamlTooDeep => "yaml.too-deep",
+    YamlTag => "yaml.tag",
     FileTooLarge => "file.too-large",
     FileNotUtf8 => "file.not-utf8",
     FileSymlink => "file.symlink",

@@ -478,6 +478,7 @@ pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> Par
                 yaml::ErrorKind::DuplicateKey => Rule::YamlDuplicateKey,
                 yaml::ErrorKind::AliasLimit => Rule::YamlAliasLimit,
                 yaml::ErrorKind::TooDeep => Rule::YamlTooDeep,
+                yaml::ErrorKind::Tag => Rule::YamlTag,
             },
             pos: e.pos,
             message: e.message,

@@ -81,6 +81,10 @@ pub enum ErrorKind {
     DuplicateKey,
     AliasLimit,
     TooDeep,
+    /// A tag (`!!str`, `!custom`): the model's values have no types beyond what each field
+    /// reads, and a tag that some other YAML reader would honour (`!!python/object/apply`) must
+    /// never reach it from a model that passed the check.
+    Tag,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +160,26 @@ pub fn parse_slow(text: &str, limits: Limits) -> Parsed<'_> {
             }
         }
     }
-    builder.out
+    let mut out = builder.out;
+    point_at_tags(text, &mut out.errors);
+    out
+}
+
+/// Moves each tag error from its node to the tag itself: the `!` nearest before the node on
+/// its line (granit-parser gives the node's position, not the tag's).
+fn point_at_tags(text: &str, errors: &mut [Error]) {
+    if !errors.iter().any(|e| e.kind == ErrorKind::Tag) {
+        return;
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    for error in errors.iter_mut().filter(|e| e.kind == ErrorKind::Tag) {
+        let Some(line) = lines.get(error.pos.line.saturating_sub(1) as usize) else { continue };
+        let before: Vec<char> = line.chars().take(error.pos.col.saturating_sub(1) as usize).collect();
+        let starts_tag = |i: usize| before[i] == '!' && (i == 0 || before[i - 1] != '!');
+        if let Some(at) = (0..before.len()).rev().find(|i| starts_tag(*i)) {
+            error.pos.col = at as u32 + 1;
+        }
+    }
 }
 
 enum Frame<'a> {
@@ -203,7 +226,8 @@ impl<'a> Builder<'a> {
                 self.document_end();
                 Ok(())
             }
-            Event::Scalar(text, style, anchor, _tag) => {
+            Event::Scalar(text, style, anchor, tag) => {
+                self.refuse_tag(tag.as_deref(), pos);
                 let style = match style {
                     ScalarStyle::Plain => Style::Plain,
                     ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Style::Quoted,
@@ -211,8 +235,14 @@ impl<'a> Builder<'a> {
                 };
                 self.complete(Node { pos, value: Value::Scalar(text, style) }, anchor)
             }
-            Event::SequenceStart(_, anchor, _) => self.start_seq(pos, anchor),
-            Event::MappingStart(_, anchor, _) => self.start_map(pos, anchor),
+            Event::SequenceStart(_, anchor, tag) => {
+                self.refuse_tag(tag.as_deref(), pos);
+                self.start_seq(pos, anchor)
+            }
+            Event::MappingStart(_, anchor, tag) => {
+                self.refuse_tag(tag.as_deref(), pos);
+                self.start_map(pos, anchor)
+            }
             Event::SequenceEnd | Event::MappingEnd => self.end(),
             Event::Alias(id) => {
                 let Some(node) = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone()) else {
@@ -233,6 +263,24 @@ impl<'a> Builder<'a> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Reports a tag; the node is still read as if it had none, so the rest of the document
+    /// is checked too (the error fails the file either way).
+    fn refuse_tag(&mut self, tag: Option<&granit_parser::Tag>, pos: Pos) {
+        let Some(tag) = tag else { return };
+        let written = match tag.handle() {
+            "tag:yaml.org,2002:" => format!("!!{}", tag.suffix()),
+            "!" => format!("!{}", tag.suffix()),
+            handle => format!("!<{handle}{}>", tag.suffix()),
+        };
+        self.out.errors.push(Error {
+            kind: ErrorKind::Tag,
+            pos,
+            message: format!(
+                "YAML tag `{written}` is not allowed in a model; values are read by their field, never by tag"
+            ),
+        });
     }
 
     // The operations both readers drive (granit-parser through `event`, `fast` directly).
@@ -398,6 +446,23 @@ mod tests {
         assert!(parsed.errors.is_empty());
         let Value::Map(entries) = &parsed.documents[0].value else { panic!() };
         assert_eq!(entries[0].value.value, entries[1].value.value);
+    }
+
+    #[test]
+    fn tags_are_refused_wherever_they_are() {
+        let text = "a: !!python/object/apply:os.system [echo hi]\nb: !!str false\nc: !custom {x: 1}\nd: ok\n";
+        let parsed = parse(text, Limits::default());
+        let found: Vec<(ErrorKind, u32, String)> =
+            parsed.errors.iter().map(|e| (e.kind, e.pos.line, e.message.clone())).collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.iter().all(|(kind, _, _)| *kind == ErrorKind::Tag));
+        assert_eq!(found.iter().map(|f| f.1).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(found[0].2.contains("`!!python/object/apply:os.system`"), "{}", found[0].2);
+        assert!(found[1].2.contains("`!!str`"));
+        assert!(found[2].2.contains("`!custom`"));
+        // The rest of the document is still read.
+        let Value::Map(entries) = &parsed.documents[0].value else { panic!() };
+        assert_eq!(entries.len(), 4);
     }
 
     #[test]
