@@ -82,7 +82,7 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
         source: source.describe(),
         changes: diff.changes.iter().map(change_line).collect(),
         impact,
-        files: file_diffs(&diff.changed_files, &base_snapshot, &head_snapshot),
+        files: file_diffs(&diff.changed_files, (&base_snapshot, &base), (&head_snapshot, &head), &config.load),
     };
     let root = Paths::new(&head).ecosystem().remove(0);
     let report = Report { command: "check", root, problems, files: head.files.len(), notes, check: Some(summary) };
@@ -149,15 +149,19 @@ fn change_line(change: &DocChange<'_>) -> ChangeLine {
     }
 }
 
-fn file_diffs(paths: &[std::sync::Arc<str>], base: &Snapshot, head: &Snapshot) -> Vec<FileDiff> {
-    let bounded = |text: Option<String>| text.filter(|t| t.len() <= MAX_DIFF_FILE_BYTES);
+/// The text of changed files on both sides, for the Markdown diff: only files the loader
+/// accepted as text, and none bigger than `MAX_DIFF_FILE_BYTES`.
+fn file_diffs(
+    paths: &[std::sync::Arc<str>],
+    base: (&Snapshot, &crate::model::Model),
+    head: (&Snapshot, &crate::model::Model),
+    options: &load::Options,
+) -> Vec<FileDiff> {
+    let max = options.max_file_size.min(MAX_DIFF_FILE_BYTES as u64);
+    let text = |(snapshot, model): (&Snapshot, &crate::model::Model), path: &str| snapshot.excerpt(model, path, max);
     paths
         .iter()
         .take(MAX_DIFF_FILES)
-        .map(|path| FileDiff {
-            path: path.to_string(),
-            base: bounded(base.read_text(path)),
-            head: bounded(head.read_text(path)),
-        })
+        .map(|path| FileDiff { path: path.to_string(), base: text(base, path), head: text(head, path) })
         .collect()
 }

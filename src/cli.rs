@@ -154,6 +154,13 @@ pub struct LoadArgs {
     /// `file.too-many-problems`.
     #[arg(long, default_value_t = load::DEFAULT_MAX_FILE_PROBLEMS, value_parser = parse_positive)]
     pub max_file_problems: usize,
+    /// Most bytes of all model files together, per revision; a bigger model is not read (exit 2).
+    #[arg(long, default_value = "4GiB", value_parser = parse_size)]
+    pub max_model_size: u64,
+    /// Most model files (YAML files and links under the model root), per revision; a model with
+    /// more is not read (exit 2).
+    #[arg(long, default_value_t = load::DEFAULT_MAX_MODEL_FILES, value_parser = parse_positive)]
+    pub max_model_files: usize,
     /// Keep parsed files and team-folder summaries of git revisions here (keyed by content ids),
     /// so that the next run reads and lints only what changed. Safe to delete.
     #[arg(long, env = "DATASURFACE_CACHE_DIR", value_name = "DIR")]
@@ -328,6 +335,8 @@ fn load_options(args: &LoadArgs) -> load::Options {
     load::Options {
         max_file_size: args.max_file_size,
         max_file_problems: args.max_file_problems,
+        max_model_size: args.max_model_size,
+        max_model_files: args.max_model_files,
         ..load::Options::default()
     }
 }
@@ -356,7 +365,8 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
     let problems = lint.problems;
     let root = crate::validate::Paths::new(&model).ecosystem().remove(0);
     let report = Report { command: "lint", root, problems, files: model.files.len(), notes: Vec::new(), check: None };
-    let sources = |_: Revision, path: &str| snapshot.read_text(path);
+    let max = args.load.max_file_size;
+    let sources = |_: Revision, path: &str| snapshot.excerpt(&model, path, max);
     let code = emit(&report, args.output.format, &sources, color);
     timer.mark("report");
     cache.prune();
@@ -450,12 +460,13 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
     let output = crate::check::check(&config, &cache)?;
     let ecosystem =
         if config.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", config.root) };
-    if output.head.read_text(&ecosystem).is_none() {
+    if !output.head_model.files.iter().any(|f| *f.path == *ecosystem) {
         anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root", output.head.describe());
     }
+    let max = config.load.max_file_size;
     let sources = |revision: Revision, path: &str| match revision {
-        Revision::Base => output.base.read_text(path),
-        Revision::Head => output.head.read_text(path),
+        Revision::Base => output.base.excerpt(&output.base_model, path, max),
+        Revision::Head => output.head.excerpt(&output.head_model, path, max),
     };
     let code = emit(&output.report, args.output.format, &sources, color);
     cache.prune();

@@ -39,6 +39,7 @@ rules! {
     FileTooLarge => "file.too-large",
     FileNotUtf8 => "file.not-utf8",
     FileSymlink => "file.symlink",
+    FileNotRegular => "file.not-regular",
     FileTooManyProblems => "file.too-many-problems",
     LayoutUnexpectedFile => "layout.unexpected-file",
     LayoutKindMismatch => "layout.kind-mismatch",

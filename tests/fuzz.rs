@@ -140,7 +140,7 @@ proptest! {
             notes: Vec::new(),
             check: None,
         };
-        let sources = |_, path: &str| snapshot.read_text(path);
+        let sources = |_, path: &str| snapshot.excerpt(&model, path, u64::MAX);
         let _ = datasurface::report::text::render(&report, &sources, false);
         let _ = datasurface::report::json::render(&report);
     }

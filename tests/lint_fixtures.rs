@@ -11,11 +11,14 @@ use crate::support::fixture;
 struct Expectation {
     options: load::Options,
     problems: BTreeSet<String>,
+    /// Paths the test makes into named pipes in a copy of the case (git cannot hold them).
+    fifos: Vec<String>,
 }
 
 fn read_expectation(case: &Path) -> Expectation {
     let text = std::fs::read_to_string(case.join("expect.txt")).expect("every lint case has expect.txt");
-    let mut expectation = Expectation { options: load::Options::default(), problems: BTreeSet::new() };
+    let mut expectation =
+        Expectation { options: load::Options::default(), problems: BTreeSet::new(), fifos: Vec::new() };
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         if let Some(args) = line.strip_prefix("args:") {
             let words: Vec<&str> = args.split_whitespace().collect();
@@ -27,6 +30,8 @@ fn read_expectation(case: &Path) -> Expectation {
                     other => panic!("{}: unsupported argument {other}", case.display()),
                 }
             }
+        } else if let Some(path) = line.strip_prefix("fifo:") {
+            expectation.fifos.push(path.trim().to_string());
         } else {
             expectation.problems.insert(line.to_string());
         }
@@ -53,6 +58,7 @@ fn every_case_reports_exactly_what_it_expects() {
     let mut failures = Vec::new();
     for case in cases() {
         let expectation = read_expectation(&case);
+        let (_copy, case) = with_fifos(&case, &expectation.fifos);
         let actual: BTreeSet<String> = lint_case(&case, &expectation.options)
             .iter()
             .map(|p| {
@@ -72,6 +78,21 @@ fn every_case_reports_exactly_what_it_expects() {
     assert!(failures.is_empty(), "lint cases differ:\n{}", failures.join("\n"));
 }
 
+/// The case itself, or a copy of it with the named pipes it asks for (kept alive by the guard).
+fn with_fifos(case: &Path, fifos: &[String]) -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+    if fifos.is_empty() {
+        return (None, case.to_path_buf());
+    }
+    let copy = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(case, copy.path());
+    for fifo in fifos {
+        let status = std::process::Command::new("mkfifo").arg(copy.path().join(fifo)).status().expect("mkfifo runs");
+        assert!(status.success(), "mkfifo {fifo}");
+    }
+    let path = copy.path().to_path_buf();
+    (Some(copy), path)
+}
+
 #[test]
 fn the_example_model_lints_clean() {
     let problems = lint_case(&fixture("acme"), &load::Options::default());
@@ -82,6 +103,7 @@ fn the_example_model_lints_clean() {
 fn every_problem_names_its_object_and_a_fingerprint() {
     for case in cases() {
         let expectation = read_expectation(&case);
+        let (_copy, case) = with_fifos(&case, &expectation.fifos);
         for problem in lint_case(&case, &expectation.options) {
             assert!(!problem.message.is_empty());
             assert!(!problem.path.is_empty(), "{}: {} has no object", case.display(), problem.rule);

@@ -118,8 +118,12 @@ fn every_scenario_reports_its_rules_and_matches_its_snapshot() {
         }
         for problem in &output.report.problems {
             if let Some(location) = &problem.location {
-                let snapshot = if location.revision == Revision::Base { &output.base } else { &output.head };
-                let text = snapshot.read_text(&location.file);
+                let (snapshot, model) = if location.revision == Revision::Base {
+                    (&output.base, &output.base_model)
+                } else {
+                    (&output.head, &output.head_model)
+                };
+                let text = snapshot.excerpt(model, &location.file, u64::MAX);
                 let lines = text.as_deref().map_or(0, |t| t.lines().count());
                 if location.pos.line == 0 || location.pos.line as usize > lines {
                     failures.push(format!("{name}: {} points outside its file: {location}", problem.rule));
@@ -127,8 +131,8 @@ fn every_scenario_reports_its_rules_and_matches_its_snapshot() {
             }
         }
         let sources = |revision: Revision, path: &str| match revision {
-            Revision::Base => output.base.read_text(path),
-            Revision::Head => output.head.read_text(path),
+            Revision::Base => output.base.excerpt(&output.base_model, path, u64::MAX),
+            Revision::Head => output.head.excerpt(&output.head_model, path, u64::MAX),
         };
         let text = datasurface::report::text::render(&output.report, &sources, false);
         let snapshot = dir.join("expected.txt");

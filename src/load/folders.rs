@@ -60,7 +60,13 @@ pub fn summarize(parsed: &ParsedFile, local: Vec<Problem>) -> ParsedFile {
             other => other.clone(),
         })
         .collect();
-    ParsedFile { documents, problems: parsed.problems.clone(), cached_local: Some(local) }
+    ParsedFile {
+        documents,
+        problems: parsed.problems.clone(),
+        cached_local: Some(local),
+        bytes: parsed.bytes,
+        text: parsed.text,
+    }
 }
 
 fn summarize_datastore(store: &Datastore) -> Datastore {

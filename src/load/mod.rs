@@ -13,7 +13,7 @@ mod source;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub use cache::DiskCache;
 pub use folders::{FolderEntry, FolderKey, TeamFolder};
@@ -28,6 +28,11 @@ use crate::yaml;
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
 /// Most problems reported for one file; the rest are counted in one `file.too-many-problems`.
 pub const DEFAULT_MAX_FILE_PROBLEMS: usize = 1000;
+/// Default limit on the bytes of all model files together (a model of a million datasets is
+/// about 0.7 GiB of YAML).
+pub const DEFAULT_MAX_MODEL_SIZE: u64 = 4 * 1024 * 1024 * 1024;
+/// Default limit on the number of model files.
+pub const DEFAULT_MAX_MODEL_FILES: usize = 2_000_000;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -35,6 +40,11 @@ pub struct Options {
     /// Most problems kept from reading one file (syntax, fields, layout): a file of junk would
     /// otherwise make a problem of every line, a hundred times its size in memory.
     pub max_file_problems: usize,
+    /// Most bytes of all model files together: many files just under `max_file_size` must
+    /// not add up to more memory than the machine has.
+    pub max_model_size: u64,
+    /// Most model files (YAML files and links under the model root).
+    pub max_model_files: usize,
     pub limits: yaml::Limits,
     /// Worker threads for reading and parsing; `0` means one per core.
     pub threads: usize,
@@ -45,6 +55,8 @@ impl Default for Options {
         Options {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_file_problems: DEFAULT_MAX_FILE_PROBLEMS,
+            max_model_size: DEFAULT_MAX_MODEL_SIZE,
+            max_model_files: DEFAULT_MAX_MODEL_FILES,
             limits: yaml::Limits::default(),
             threads: 0,
         }
@@ -66,6 +78,27 @@ pub enum Error {
     RootNotFound { rev: String, root: String },
     #[error("reading the repository: {message}")]
     Git { message: String },
+    #[error("{what}; the model was not read (raise the limit with {flag})")]
+    ModelTooLarge { what: String, flag: &'static str },
+}
+
+/// The bytes the model's files may still take, shared by every reading thread.
+struct Budget {
+    used: AtomicU64,
+    max: u64,
+}
+
+impl Budget {
+    fn spend(&self, bytes: u64) -> Result<(), Error> {
+        let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if used > self.max {
+            return Err(Error::ModelTooLarge {
+                what: format!("the model's files hold more than {} bytes", self.max),
+                flag: "--max-model-size",
+            });
+        }
+        Ok(())
+    }
 }
 
 /// One file of the model source: a path relative to the model root and how to read it.
@@ -85,6 +118,8 @@ pub struct SourceEntry {
 pub enum EntryKind {
     File,
     Symlink,
+    /// A FIFO, device or socket (folders only): never read.
+    Special,
 }
 
 /// Parsed files by blob id and place, shared by every load that uses it: a check parses each
@@ -189,7 +224,7 @@ pub fn load_planned(
         .map(|(f, _)| f.path.strip_prefix(prefix).map_or(f.path.clone(), |r| r.trim_start_matches('/').to_string()))
         .collect();
     timer.mark("summaries");
-    let entries = snapshot.entries_except(&skip)?;
+    let entries = snapshot.entries_except(&skip, options.max_model_files)?;
     timer.mark("list files");
     let mut jobs: Vec<(String, Classified, SourceEntry)> = Vec::new();
     let mut known: Vec<Option<Arc<ParsedFile>>> = Vec::new();
@@ -236,6 +271,9 @@ pub fn load_planned(
         (jobs, order.iter().map(|i| known[*i].clone()).collect())
     };
     let folder_flags = folders;
+    if jobs.len() > options.max_model_files {
+        return Err(too_many_files(options.max_model_files));
+    }
 
     // Parsed files go to the disk cache only where a folder summary cannot stand in for them:
     // files outside team folders, and folders that are read in full (a check's changed ones).
@@ -257,6 +295,10 @@ pub fn load_planned(
     model.folders = folder_flags;
     timer.mark("assemble");
     Ok(model)
+}
+
+fn too_many_files(max: usize) -> Error {
+    Error::ModelTooLarge { what: format!("the model has more than {max} files"), flag: "--max-model-files" }
 }
 
 /// The team folder (`<root>/zones/<zone>/teams/<team>`) a file is in, if any.
@@ -353,6 +395,10 @@ fn parse_all(
     sequence.sort_by_key(|i| jobs[*i].2.order);
     let chunk = (sequence.len() / (threads * 8)).clamp(16, 1024);
     let next = AtomicUsize::new(0);
+    // Files from summaries and the cache count as much as files read now, so that a limit
+    // holds the same warm and cold.
+    let budget = Budget { used: AtomicU64::new(0), max: options.max_model_size };
+    budget.spend(known.iter().flatten().map(|p| p.bytes).sum())?;
     type Parsed = Result<Vec<(usize, Arc<ParsedFile>)>, Error>;
     let results: Vec<Parsed> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -371,10 +417,11 @@ fn parse_all(
                                 _ => None,
                             };
                             if let Some(parsed) = cacheable.and_then(|(place, blob)| cache.get(&blob, place)) {
+                                budget.spend(parsed.bytes)?;
                                 done.push((index, parsed));
                                 continue;
                             }
-                            let parsed = Arc::new(parse_file(&reader, classified, entry, options)?);
+                            let parsed = Arc::new(parse_file(&reader, classified, entry, options, &budget)?);
                             if let Some((place, blob)) = cacheable {
                                 cache.insert(blob, place, parsed.clone(), persist[index]);
                             }
@@ -406,23 +453,20 @@ fn file_problem(rule: Rule, message: String, help: Option<String>) -> ParsedFile
     ParsedFile {
         documents: Vec::new(),
         problems: vec![FileProblem { rule, pos: Pos::new(1, 1), message, help }],
-        cached_local: None,
+        ..ParsedFile::default()
     }
 }
 
 /// Reads and parses one file. Only repository failures are errors; bad content is a problem.
-pub fn parse_file(
+fn parse_file(
     reader: &source::Reader<'_>,
     classified: &Classified,
     entry: &SourceEntry,
     options: &Options,
+    budget: &Budget,
 ) -> Result<ParsedFile, Error> {
     if entry.kind == EntryKind::Symlink {
-        return Ok(file_problem(
-            Rule::FileSymlink,
-            "symbolic links are not followed inside a model".into(),
-            Some("Replace the link with the file or folder itself.".into()),
-        ));
+        return Ok(symlink());
     }
     let place = match classified {
         Classified::Model { place, .. } => *place,
@@ -435,22 +479,51 @@ pub fn parse_file(
         }
         Classified::Ignored => return Ok(ParsedFile::default()),
     };
-    if entry.size > options.max_file_size {
-        return Ok(file_problem(
-            Rule::FileTooLarge,
-            format!(
-                "the file is {} bytes, over the limit of {} bytes; it was not read",
-                entry.size, options.max_file_size
-            ),
-            Some("Split the file, or raise the limit with --max-file-size.".into()),
-        ));
+    if entry.kind == EntryKind::Special {
+        return Ok(not_regular("not a regular file"));
     }
-    let bytes = reader.read(entry)?;
+    let bytes = match reader.read(entry, options.max_file_size)? {
+        source::Read::Bytes(bytes) => bytes,
+        source::Read::TooLarge(size) => return Ok(too_large(size, options.max_file_size)),
+        source::Read::Symlink => return Ok(symlink()),
+        source::Read::NotRegular(what) => return Ok(not_regular(what)),
+    };
+    budget.spend(bytes.len() as u64)?;
     Ok(parse_bytes(&bytes, place, options))
+}
+
+fn symlink() -> ParsedFile {
+    file_problem(
+        Rule::FileSymlink,
+        "symbolic links are not followed inside a model".into(),
+        Some("Replace the link with the file or folder itself.".into()),
+    )
+}
+
+fn too_large(size: u64, max: u64) -> ParsedFile {
+    file_problem(
+        Rule::FileTooLarge,
+        format!("the file is {size} bytes, over the limit of {max} bytes; it was not read"),
+        Some("Split the file, or raise the limit with --max-file-size.".into()),
+    )
+}
+
+fn not_regular(what: &str) -> ParsedFile {
+    file_problem(
+        Rule::FileNotRegular,
+        format!("this model path is {what}, not a regular file; it was not opened"),
+        Some("Replace it with a regular file, or remove it.".into()),
+    )
 }
 
 /// Parses the bytes of a file that sits at `place` of the layout.
 pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> ParsedFile {
+    let mut parsed = parse_text(bytes, place, options);
+    parsed.bytes = bytes.len() as u64;
+    parsed
+}
+
+fn parse_text(bytes: &[u8], place: decode::Place, options: &Options) -> ParsedFile {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) if !text.contains('\0') => text,
         Ok(_) => return file_problem(Rule::FileNotUtf8, "the file is binary (it contains NUL bytes)".into(), None),
@@ -506,7 +579,7 @@ pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> Par
         parsed.documents.iter().take(take).filter_map(|node| decode::document(&mut problems, node, place)).collect();
     problems.sort_by_key(|p| p.pos);
     limit_problems(&mut problems, options.max_file_problems);
-    ParsedFile { documents, problems, cached_local: None }
+    ParsedFile { documents, problems, cached_local: None, bytes: 0, text: true }
 }
 
 /// Keeps the first `max` problems of a file (in file order) and counts the rest in one more.

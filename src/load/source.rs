@@ -33,37 +33,104 @@ pub enum Reader<'s> {
     Memory(&'s [(String, Vec<u8>)]),
 }
 
-impl Reader<'_> {
-    /// The size of a file, known before reading it (from the object header for git).
-    pub fn size(&self, entry: &SourceEntry) -> Result<u64, Error> {
-        match (self, entry.blob) {
-            (Reader::Git(repo), Some(blob)) => {
-                let id = gix::ObjectId::from_bytes_or_panic(&blob);
-                Ok(repo.find_header(id).map_err(|e| Error::Git { message: format!("{}: {e}", entry.rel) })?.size())
-            }
-            _ => Ok(entry.size),
-        }
-    }
+/// What reading one file gave, within the limits.
+#[derive(Debug)]
+pub enum Read {
+    /// The bytes, at most the size limit.
+    Bytes(Vec<u8>),
+    /// The file is larger than the limit (its size, as far as known); nothing was kept.
+    TooLarge(u64),
+    /// The path is a symbolic link (found when opening it, after the listing).
+    Symlink,
+    /// Not a regular file: a FIFO, a device, a socket, a folder; what it is.
+    NotRegular(&'static str),
+}
 
-    pub fn read(&self, entry: &SourceEntry) -> Result<Vec<u8>, Error> {
+impl Reader<'_> {
+    /// Reads a file's bytes if it is a regular file of at most `max` bytes. Folders are read
+    /// without following symbolic links and never past the limit, whatever the listing said
+    /// (a file may have grown since); git blobs are measured by their object header first.
+    pub fn read(&self, entry: &SourceEntry, max: u64) -> Result<Read, Error> {
         match self {
-            Reader::Folder(root) => {
-                let path = root.join(&entry.rel);
-                std::fs::read(&path).map_err(|source| Error::Io { path, source })
-            }
+            Reader::Folder(root) => read_regular(&root.join(&entry.rel), max),
             Reader::Git(repo) => {
                 let Some(blob) = entry.blob else {
                     return Err(Error::Git { message: format!("{} has no blob id", entry.rel) });
                 };
                 let id = gix::ObjectId::from_bytes_or_panic(&blob);
-                let object = repo.find_object(id).map_err(|e| Error::Git { message: format!("{}: {e}", entry.rel) })?;
-                Ok(object.detach().data)
+                let git = |e: &dyn std::fmt::Display| Error::Git { message: format!("{}: {e}", entry.rel) };
+                let header = repo.find_header(id).map_err(|e| git(&e))?;
+                if header.kind() != gix::object::Kind::Blob {
+                    return Ok(Read::NotRegular("not a blob"));
+                }
+                if header.size() > max {
+                    return Ok(Read::TooLarge(header.size()));
+                }
+                let object = repo.find_object(id).map_err(|e| git(&e))?;
+                Ok(Read::Bytes(object.detach().data))
             }
             Reader::Memory(files) => {
-                Ok(files.iter().find(|(p, _)| *p == entry.rel).map(|(_, b)| b.clone()).unwrap_or_default())
+                let bytes = files.iter().find(|(p, _)| *p == entry.rel).map(|(_, b)| &b[..]).unwrap_or_default();
+                Ok(if bytes.len() as u64 > max {
+                    Read::TooLarge(bytes.len() as u64)
+                } else {
+                    Read::Bytes(bytes.to_vec())
+                })
             }
         }
     }
+}
+
+/// Opens `path` without following a symbolic link at its end and without blocking on a FIFO,
+/// checks on the open file that it is a regular file, and reads at most `max` bytes of it.
+pub fn read_regular(path: &Path, max: u64) -> Result<Read, Error> {
+    use std::io::Read as _;
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        // O_NOFOLLOW refuses a link with ELOOP.
+        #[cfg(unix)]
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => return Ok(Read::Symlink),
+        Err(error) => return Err(io(error)),
+    };
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Ok(Read::NotRegular(special_kind(&metadata.file_type())));
+    }
+    if metadata.len() > max {
+        return Ok(Read::TooLarge(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Ok(Read::TooLarge(bytes.len() as u64));
+    }
+    Ok(Read::Bytes(bytes))
+}
+
+/// What a file that is neither regular nor a link is, in words.
+pub fn special_kind(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() { "a folder" } else { "not a regular file" }
 }
 
 impl Snapshot {
@@ -115,15 +182,30 @@ impl Snapshot {
 
     /// Every file under the model root, with paths relative to it, sorted.
     pub fn entries(&self) -> Result<Vec<SourceEntry>, Error> {
-        self.entries_except(&std::collections::HashSet::new())
+        self.entries_except(&std::collections::HashSet::new(), usize::MAX)
     }
 
     /// Every file under the model root except those in the folders of `skip` (relative to
-    /// the model root; a git walk does not even open them), sorted by path.
-    pub fn entries_except(&self, skip: &std::collections::HashSet<String>) -> Result<Vec<SourceEntry>, Error> {
+    /// the model root; a git walk does not even open them), sorted by path. Listing stops with
+    /// an error once more than `max_files` model files (YAML files and links) were found.
+    pub fn entries_except(
+        &self,
+        skip: &std::collections::HashSet<String>,
+        max_files: usize,
+    ) -> Result<Vec<SourceEntry>, Error> {
         let mut entries = Vec::new();
+        let mut counted = 0usize;
+        let mut count = |entry: &SourceEntry| -> Result<(), Error> {
+            if entry.kind != EntryKind::File || super::classify(&entry.rel) != super::Classified::Ignored {
+                counted += 1;
+                if counted > max_files {
+                    return Err(super::too_many_files(max_files));
+                }
+            }
+            Ok(())
+        };
         match self {
-            Snapshot::Folder { root, .. } => walk(root, root, &mut entries)?,
+            Snapshot::Folder { root, .. } => walk(root, root, &mut entries, &mut count)?,
             Snapshot::Git { repo, tree: Some(tree), .. } => {
                 let repo = repo.to_thread_local();
                 let packs = pack_indices(&repo);
@@ -154,20 +236,24 @@ impl Snapshot {
                         let order = if wanted { pack_order(&packs, entry.oid()) } else { u64::MAX };
                         let blob = entry.oid().as_bytes().try_into().ok();
                         // The size is read from the object header later, on a reader thread.
-                        entries.push(SourceEntry { rel, kind, size: 0, blob, order });
+                        let entry = SourceEntry { rel, kind, size: 0, blob, order };
+                        count(&entry)?;
+                        entries.push(entry);
                     }
                 }
             }
             Snapshot::Git { tree: None, .. } => {}
             Snapshot::Memory { files } => {
                 for (rel, bytes) in files {
-                    entries.push(SourceEntry {
+                    let entry = SourceEntry {
                         rel: rel.clone(),
                         kind: EntryKind::File,
                         size: bytes.len() as u64,
                         blob: None,
                         order: 0,
-                    });
+                    };
+                    count(&entry)?;
+                    entries.push(entry);
                 }
             }
         }
@@ -217,22 +303,26 @@ impl Snapshot {
         Ok(folders)
     }
 
-    /// The text of a file by its path relative to the repository root, for rendering snippets.
-    pub fn read_text(&self, repo_path: &str) -> Option<String> {
+    /// The text of a model file for excerpts in reports (by its path from the repository
+    /// root), taken only from what the loader accepted: `model` must hold the file as text
+    /// (`ParsedFile::text`: a regular file within the size limit, UTF-8). It is read again
+    /// under the same limits: a git blob by the id the loader read, a file on disk without
+    /// following links and never past `max_file_size` bytes. A link, a special file, a file
+    /// refused for its size or anything outside the model therefore never shows.
+    pub fn excerpt(&self, model: &crate::model::Model, repo_path: &str, max_file_size: u64) -> Option<String> {
+        let index = model.files.binary_search_by(|f| (*f.path).cmp(repo_path)).ok()?;
+        let file = &model.files[index];
+        if !file.parsed.text {
+            return None;
+        }
         let prefix = self.prefix();
         let rel = if prefix.is_empty() { repo_path } else { repo_path.strip_prefix(prefix)?.strip_prefix('/')? };
-        let bytes = match self {
-            Snapshot::Folder { root, .. } => std::fs::read(root.join(rel)).ok()?,
-            Snapshot::Git { repo, tree: Some(tree), .. } => {
-                let repo = repo.to_thread_local();
-                let tree = repo.find_tree(*tree).ok()?;
-                let entry = tree.lookup_entry_by_path(rel).ok()??;
-                entry.object().ok()?.detach().data
-            }
-            Snapshot::Git { tree: None, .. } => return None,
-            Snapshot::Memory { files } => files.iter().find(|(p, _)| p == rel)?.1.clone(),
+        let entry = SourceEntry { rel: rel.to_string(), kind: EntryKind::File, size: 0, blob: file.blob, order: 0 };
+        let bytes = match self.reader().read(&entry, max_file_size).ok()? {
+            Read::Bytes(bytes) => bytes,
+            _ => return None,
         };
-        String::from_utf8(bytes).ok()
+        String::from_utf8(bytes).ok().filter(|text| !text.contains('\0'))
     }
 }
 
@@ -259,7 +349,12 @@ fn pack_order(packs: &[gix::odb::pack::index::File], id: &gix::oid) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceEntry>) -> Result<(), Error> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<SourceEntry>,
+    count: &mut dyn FnMut(&SourceEntry) -> Result<(), Error>,
+) -> Result<(), Error> {
     let read_dir = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     for item in read_dir {
         let item = item.map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
@@ -269,13 +364,20 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceEntry>) -> Result<(), Error
         }
         let metadata = std::fs::symlink_metadata(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let rel = path.strip_prefix(root).map(path_to_slash).unwrap_or_default();
-        if metadata.file_type().is_symlink() {
-            out.push(SourceEntry { rel, kind: EntryKind::Symlink, size: 0, blob: None, order: 0 });
+        let entry = if metadata.file_type().is_symlink() {
+            SourceEntry { rel, kind: EntryKind::Symlink, size: 0, blob: None, order: 0 }
         } else if metadata.is_dir() {
-            walk(root, &path, out)?;
+            walk(root, &path, out, count)?;
+            continue;
         } else if metadata.is_file() {
-            out.push(SourceEntry { rel, kind: EntryKind::File, size: metadata.len(), blob: None, order: 0 });
-        }
+            SourceEntry { rel, kind: EntryKind::File, size: metadata.len(), blob: None, order: 0 }
+        } else {
+            // A FIFO, device or socket: never opened for reading, but reported when its name
+            // makes it a model file.
+            SourceEntry { rel, kind: EntryKind::Special, size: 0, blob: None, order: 0 }
+        };
+        count(&entry)?;
+        out.push(entry);
     }
     Ok(())
 }

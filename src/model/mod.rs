@@ -49,6 +49,12 @@ pub struct FileProblem {
 pub struct ParsedFile {
     pub documents: Vec<Document>,
     pub problems: Vec<FileProblem>,
+    /// How many bytes the loader read (they count towards the model's size limit); 0 for a
+    /// file refused unread.
+    pub bytes: u64,
+    /// Whether the bytes were accepted as model text: a regular file within the size limit,
+    /// UTF-8 without NUL bytes. Excerpts in reports are only ever taken from such files.
+    pub text: bool,
     /// For a summarized file (from the folder cache): its datastores hold only what the
     /// global rules need, and these are their local problems, with object paths from the
     /// datastore down. `None` for a fully read file.
