@@ -117,7 +117,10 @@ fn the_file_size_limit_holds_for_git_revisions_on_both_sides_of_a_check() {
     // The sink on the unread datastore cannot be resolved; its help names the unread file.
     assert_eq!(
         problem_lines(&stdout(&lint)),
-        vec!["ref.unknown zones/z/teams/consumers/ws.yaml:8:21", "file.too-large zones/z/teams/producers/store.yaml:1:1"]
+        vec![
+            "ref.unknown zones/z/teams/consumers/ws.yaml:8:21",
+            "file.too-large zones/z/teams/producers/store.yaml:1:1"
+        ]
     );
 
     // The head shrinks the file and drops a consumed column: the base side cannot be compared.
