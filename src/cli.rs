@@ -121,16 +121,16 @@ pub struct CheckArgs {
     #[arg(long, value_name = "OWNER/NAME[@BRANCH]")]
     pub as_repo: Option<String>,
     /// A forge login that makes or approves the change (repeatable).
-    #[arg(long, value_name = "LOGIN")]
+    #[arg(long, value_name = "LOGIN", value_parser = crate::authz::ChangeSource::parse_user)]
     pub as_user: Vec<String>,
     /// The author of the change; counts like --as-user and is named in reports.
-    #[arg(long, value_name = "LOGIN")]
+    #[arg(long, value_name = "LOGIN", value_parser = crate::authz::ChangeSource::parse_user)]
     pub author: Option<String>,
     /// An approver of the change (repeatable); counts like --as-user and is named in reports.
-    #[arg(long, value_name = "LOGIN")]
+    #[arg(long, value_name = "LOGIN", value_parser = crate::authz::ChangeSource::parse_user)]
     pub approver: Vec<String>,
     /// A forge team of the author or an approver: ORG/SLUG on GitHub, a group path on GitLab (repeatable).
-    #[arg(long, value_name = "ORG/SLUG")]
+    #[arg(long, value_name = "ORG/SLUG", value_parser = crate::authz::ChangeSource::parse_team)]
     pub as_team: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -445,6 +445,7 @@ fn change_source(args: &CheckArgs) -> anyhow::Result<crate::authz::ChangeSource>
 }
 
 fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
+    // The change source is checked before the repository is opened.
     let source = change_source(args)?;
     let repo = load::GitRepo::discover(&args.repo)?;
     let root = args.root.clone().unwrap_or_else(|| repo.cwd_prefix.clone());

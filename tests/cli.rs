@@ -264,3 +264,24 @@ fn names_cannot_inject_lines_or_terminal_codes() {
         }
     }
 }
+
+#[test]
+fn change_source_flags_are_validated_before_anything_is_read() {
+    for (flag, value, says) in [
+        ("--as-team", "noslash", "has no `/`"),
+        ("--as-team", "acme/", "is not a team"),
+        ("--as-user", "", "cannot be empty"),
+        ("--as-user", "two words", "is not a forge login"),
+        ("--author", "@bob", "starts with `@`"),
+        ("--approver", "a/b", "is not a forge login"),
+        ("--as-repo", "acme", "is not OWNER/NAME[@BRANCH]"),
+        ("--as-repo", "acme/x@", "the branch after `@` is not a branch name"),
+        ("--as-repo", "acme/ x", "is not OWNER/NAME[@BRANCH]"),
+    ] {
+        // The folder is no repository: the flag must be refused before that is found out.
+        let output = datasurface(&std::env::temp_dir(), &["check", "--base", "HEAD", &format!("{flag}={value}")]);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value:?}");
+        let message = stderr(&output);
+        assert!(message.contains(says), "{flag} {value:?}: {message}");
+    }
+}

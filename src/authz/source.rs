@@ -25,14 +25,35 @@ impl ChangeSource {
             Some((repo, branch)) => (repo, Some(branch)),
             None => (text, None),
         };
-        let segments: Vec<&str> = repo.split('/').collect();
-        if segments.len() < 2 || segments.iter().any(|s| s.is_empty()) {
+        if crate::model::principal::repo_problem(repo).is_some() {
             return Err(format!("`{text}` is not OWNER/NAME[@BRANCH]"));
         }
-        if branch.is_some_and(str::is_empty) {
-            return Err(format!("`{text}` has an empty branch after `@`"));
+        if let Some(why) = branch.and_then(crate::model::principal::branch_problem) {
+            return Err(format!("`{text}`: the branch after `@` {why}"));
         }
         Ok((repo.to_string(), branch.map(str::to_string)))
+    }
+
+    /// Checks a login given for `--as-user`, `--author` or `--approver`.
+    pub fn parse_user(text: &str) -> Result<String, String> {
+        if text.is_empty() {
+            return Err("a login cannot be empty".into());
+        }
+        match crate::model::principal::user_problem(text) {
+            Some(why) => Err(format!("`{text}` {why}")),
+            None => Ok(text.to_string()),
+        }
+    }
+
+    /// Checks a team given for `--as-team`: `ORG/SLUG` or a GitLab group path.
+    pub fn parse_team(text: &str) -> Result<String, String> {
+        if text.is_empty() {
+            return Err("a team cannot be empty".into());
+        }
+        match crate::model::principal::team_problem(text) {
+            Some(why) => Err(format!("`{text}` {why}")),
+            None => Ok(text.to_string()),
+        }
     }
 
     pub fn is_unknown(&self) -> bool {

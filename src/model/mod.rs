@@ -6,6 +6,7 @@
 
 mod column_type;
 mod objects;
+pub mod principal;
 mod span;
 mod text;
 

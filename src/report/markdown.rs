@@ -64,9 +64,86 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
-    let text = text.replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;");
-    super::printable(&text).into_owned()
+/// Model text for a Markdown line or table cell, which others will read as rendered Markdown:
+/// control and bidirectional characters escaped, `|` escaped for tables, and outside code
+/// spans no HTML (`<`, `>`, `&` as entities) and no mentions (`@name` would notify a person or a
+/// whole team: a zero-width space after the `@` keeps the text and drops the notification).
+/// Inside code spans, where nothing is rendered or mentioned, the text stays as written.
+pub fn escape(text: &str) -> String {
+    let text = text.replace('\n', " ");
+    let text = super::printable(&text);
+    let mut out = String::with_capacity(text.len() + 16);
+    for (segment, code) in code_spans(&text) {
+        if code {
+            out.push_str(&segment.replace('|', "\\|"));
+            continue;
+        }
+        let mut chars = segment.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '|' => out.push_str("\\|"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                '@' if chars.peek().is_some_and(|n| n.is_ascii_alphanumeric() || matches!(n, '-' | '_')) => {
+                    out.push_str("@\u{200b}");
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// Splits `text` into runs outside and inside code spans, as CommonMark reads them: a run of
+/// N backticks opens a span that the next run of exactly N backticks closes; a run without
+/// such a partner, or escaped by a backslash outside a span, is plain text.
+fn code_spans(text: &str) -> Vec<(&str, bool)> {
+    let bytes = text.as_bytes();
+    let run_at = |i: usize| bytes[i..].iter().take_while(|b| **b == b'`').count();
+    let mut out = Vec::new();
+    let (mut plain_start, mut i) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'`' => {
+                let n = run_at(i);
+                let mut j = i + n;
+                let close = loop {
+                    match bytes[j.min(bytes.len())..].iter().position(|b| *b == b'`') {
+                        None => break None,
+                        Some(offset) => {
+                            let at = j + offset;
+                            let m = run_at(at);
+                            if m == n {
+                                break Some(at);
+                            }
+                            j = at + m;
+                        }
+                    }
+                };
+                match close {
+                    Some(close) => {
+                        out.push((&text[plain_start..i], false));
+                        out.push((&text[i..close + n], true));
+                        i = close + n;
+                        plain_start = i;
+                    }
+                    None => i += n,
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out.push((&text[plain_start.min(text.len())..], false));
+    out.retain(|(segment, _)| !segment.is_empty());
+    out
+}
+
+/// Model text for a Mermaid label inside a code fence: one line, no quotes, no backticks
+/// that could close the fence.
+fn label(text: &str) -> String {
+    super::printable(text).replace(['"', '`'], "'")
 }
 
 fn icon(severity: Severity) -> &'static str {
@@ -174,15 +251,15 @@ fn impact(out: &mut String, check: &super::CheckSummary) {
     let mut edges = String::new();
     for item in consumed.iter().take(50) {
         let dataset = id(&format!("d:{}", item.dataset), &mut nodes);
-        let _ = writeln!(edges, "  {dataset}[\"{} ({})\"]", item.dataset.replace('"', "'"), item.change);
+        let _ = writeln!(edges, "  {dataset}[\"{} ({})\"]", label(&item.dataset), item.change);
         for consumer in &item.consumers {
             let workspace = id(&format!("w:{}/{}", consumer.workspace, consumer.group), &mut nodes);
             let approved = if consumer.approved_by.is_some() { " ✔" } else { "" };
             let _ = writeln!(
                 edges,
                 "  {dataset} --> {workspace}[\"{} / {}{approved}\"]",
-                consumer.workspace.replace('"', "'"),
-                consumer.group.replace('"', "'")
+                label(&consumer.workspace),
+                label(&consumer.group)
             );
         }
     }
@@ -246,6 +323,24 @@ mod tests {
     use crate::model::Pos;
     use crate::problem::{Location, ObjectKind, ObjectRef};
     use crate::rules::Rule;
+
+    #[test]
+    fn model_text_cannot_mention_inject_html_or_reorder() {
+        let reason = "ask @acme/everyone or @bob <b>now</b> & see `@kept/in-code` \u{202e}evil";
+        let escaped = escape(reason);
+        assert!(!escaped.contains("@acme") && !escaped.contains("@bob"), "{escaped}");
+        assert!(escaped.contains("@\u{200b}acme/everyone") && escaped.contains("@\u{200b}bob"), "{escaped}");
+        assert!(escaped.contains("`@kept/in-code`"), "code spans stay as written: {escaped}");
+        assert!(escaped.contains("&lt;b&gt;now&lt;/b&gt; &amp; see"), "{escaped}");
+        assert!(!escaped.contains('\u{202e}') && escaped.contains("\\u{202e}"), "{escaped}");
+        // An unmatched backtick opens no span: what follows is still neutralized.
+        assert!(!escape("`oops @team/all").contains("@team"));
+        // Runs of different lengths do not pair; an escaped backtick opens nothing.
+        assert_eq!(code_spans("a ``b` c`` d"), vec![("a ", false), ("``b` c``", true), (" d", false)]);
+        assert!(!escape("\\`x @y/z `").contains("@y"));
+        assert_eq!(escape("a | b"), "a \\| b");
+        assert_eq!(escape("user@example.com"), "user@\u{200b}example.com");
+    }
 
     #[test]
     fn a_huge_report_is_capped_with_a_count_of_what_is_left_out() {

@@ -21,11 +21,20 @@ pub fn to_string(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Str
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// `text` with control characters written as escapes (`\n`, `\u{1b}`), for formats read by
-/// terminals and CI logs: a name in a model may hold any character through YAML's escapes, and
-/// must not start a line of its own (a GitHub workflow command) or colour the terminal.
+/// Whether a character must not reach a terminal, a CI log or a rendered page as itself:
+/// control characters (a line break would start a GitHub workflow command, an ESC colours the
+/// terminal) and the bidirectional formatting characters, which can make text read in another
+/// order than it is (CVE-2021-42574, "Trojan Source").
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with control and bidirectional formatting characters written as escapes (`\n`,
+/// `\u{1b}`, `\u{202e}`), for formats read by terminals, CI logs and people: a name in a model
+/// may hold any character through YAML's escapes.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(is_unsafe_char) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -34,7 +43,7 @@ pub fn printable(text: &str) -> Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if is_unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }

@@ -39,16 +39,16 @@ fn check(cx: &mut Ctx<'_>, file: FileId, owner: &Owner, whose: &str, path: Vec<O
         report(cx, owner.span.key, message, "Add `repo`, `teams` or `users` to the owner.");
         return;
     }
-    if let Some(repo) = &owner.repo {
-        let segments: Vec<&str> = repo.value.split('/').collect();
-        if segments.len() < 2 || segments.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-            report(
-                cx,
-                repo.span.value,
-                format!("`{repo}` is not a repository `owner/name`"),
-                "Write the repository as `owner/name` (GitLab: `group/subgroup/name`).",
-            );
-        }
+    use crate::model::principal;
+    if let Some(repo) = &owner.repo
+        && let Some(why) = principal::repo_problem(&repo.value)
+    {
+        report(
+            cx,
+            repo.span.value,
+            format!("`{repo}` {why}"),
+            "Write the repository as `owner/name` (GitLab: `group/subgroup/name`).",
+        );
     }
     if let (Some(branch), None) = (&owner.branch, &owner.repo) {
         report(
@@ -59,37 +59,28 @@ fn check(cx: &mut Ctx<'_>, file: FileId, owner: &Owner, whose: &str, path: Vec<O
         );
     }
     if let Some(branch) = &owner.branch
-        && (branch.value.is_empty() || branch.value.contains(char::is_whitespace))
+        && let Some(why) = principal::branch_problem(&branch.value)
     {
         report(
             cx,
             branch.span.value,
-            format!("`{branch}` is not a branch name"),
+            format!("`{branch}` {why}"),
             "Write the head branch name, e.g. `main` or `release/2026`.",
         );
     }
     for team in &owner.teams {
-        if team.value.is_empty()
-            || team.value.contains(char::is_whitespace)
-            || team.value.starts_with('/')
-            || team.value.ends_with('/')
-        {
+        if let Some(why) = principal::team_problem(&team.value) {
             report(
                 cx,
                 team.span.value,
-                format!("`{team}` is not a team `org/team-slug` or group path"),
-                "Write GitHub teams as `org/team-slug`, GitLab groups as their path.",
+                format!("team `{team}` {why}"),
+                "Write GitHub teams as `org/team-slug`, GitLab groups as their full path `group/subgroup`.",
             );
         }
     }
     for user in &owner.users {
-        if user.value.is_empty() || user.value.contains(char::is_whitespace) || user.value.contains('/') {
-            report(
-                cx,
-                user.span.value,
-                format!("`{user}` is not a forge login"),
-                "Write the user's login, without `@`.",
-            );
+        if let Some(why) = principal::user_problem(&user.value) {
+            report(cx, user.span.value, format!("user `{user}` {why}"), "Write the user's login, without `@`.");
         }
     }
 }
