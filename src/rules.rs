@@ -58,6 +58,7 @@ rules! {
     OwnerInvalid => "owner.invalid",
     CaptureContainerKind => "capture.container-kind",
     CaptureKafkaOnly => "capture.kafka-only",
+    CaptureCredentialInvalid => "capture.credential-invalid",
     SchemaUnknownColumn => "schema.unknown-column",
     SchemaNullableKey => "schema.nullable-key",
     ColumnTypeInvalid => "column.type-invalid",

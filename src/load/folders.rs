@@ -2,7 +2,7 @@
 //!
 //! A git tree id names the exact content of a team folder, so a folder whose tree is
 //! unchanged needs neither reading nor linting again. Its entry in the cache holds, per
-//! file, a summary: datastores cut down to what the global rules use (names, production
+//! file, a summary: datastores cut down to what the global rules use (names, capture, production
 //! status, deprecations, and each dataset's classifications), their local lint problems
 //! (everything lint says about a datastore from its file, its team and its zone alone), and
 //! the file's own reading problems; workspace and team documents are kept whole. The key is
@@ -95,8 +95,8 @@ fn summarize_datastore(store: &Datastore) -> Datastore {
         documentation: None,
         production_status: store.production_status.clone(),
         deprecated: store.deprecated.clone(),
-        // Only the local rules read the capture.
-        capture: None,
+        // The local rules read the capture, and the global credential rule reads its credential.
+        capture: store.capture.clone(),
         datasets: Spanned::new(datasets, store.datasets.span),
     }
 }

@@ -69,6 +69,7 @@ fn global_first_half(cx: &mut Ctx<'_>) {
     names::duplicates(cx);
     owners::owners(cx);
     references::references(cx);
+    references::credentials(cx);
     references::locations(cx);
     containers::containers(cx);
 }

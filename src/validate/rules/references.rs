@@ -115,6 +115,80 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
     }
 }
 
+/// `capture.credential-invalid`: a capture's credential must be a name that the credential
+/// stores resolving it can hold, and nothing more: a file name (no `/`, no `..`) for `files`,
+/// an environment variable name for `env`, a relative secret path for `vault`. The stores are
+/// those the ecosystem's platforms read from (all stores when no platform names one).
+/// Global, because it reads the ecosystem; summarized datastores keep their capture for it.
+pub(super) fn credentials(cx: &mut Ctx<'_>) {
+    let model = cx.model;
+    let Some(eco) = model.ecosystem() else { return };
+    let named: Vec<&str> =
+        eco.platforms.iter().filter_map(|p| p.credential_store.as_ref().map(|n| &*n.value)).collect();
+    let stores: Vec<&crate::model::CredentialStore> =
+        eco.credential_stores.iter().filter(|s| named.is_empty() || named.contains(&&*s.name.value)).collect();
+    for store in &model.datastores {
+        let Some(credential) = store.capture.as_ref().and_then(|c| c.credential.as_ref()) else { continue };
+        let problem = match credential_problem(&credential.value, None) {
+            Some(why) => Some((why, String::new())),
+            None => stores.iter().find_map(|s| {
+                credential_problem(&credential.value, Some(s.kind.value))
+                    .map(|why| (why, format!(" for credential store `{}` (kind {})", s.name, kind_name(s.kind.value))))
+            }),
+        };
+        let Some((why, store_words)) = problem else { continue };
+        let message = format!("credential `{credential}` {why}{store_words}");
+        let path = cx.paths.datastore(store);
+        let problem = cx.report(Rule::CaptureCredentialInvalid, store.file, credential.span.value, message, path);
+        problem.detail = credential.to_string();
+        problem.help = Some(
+            "Name the secret, not a path: a file name for `files` stores, an environment variable name (`NW_KAFKA_READER`) for `env`, a path below the mount for `vault`."
+                .into(),
+        );
+    }
+}
+
+fn kind_name(kind: crate::model::CredentialStoreKind) -> &'static str {
+    match kind {
+        crate::model::CredentialStoreKind::Files => "files",
+        crate::model::CredentialStoreKind::Env => "env",
+        crate::model::CredentialStoreKind::Vault => "vault",
+    }
+}
+
+/// Why `name` cannot be a credential in a store of `kind` (`None`: in any store at all).
+pub fn credential_problem(name: &str, kind: Option<crate::model::CredentialStoreKind>) -> Option<&'static str> {
+    use crate::model::CredentialStoreKind;
+    if name.is_empty() || name.len() > 255 {
+        return Some("must be 1 to 255 characters");
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("must not contain spaces or control characters");
+    }
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    match kind {
+        None => None,
+        Some(CredentialStoreKind::Files) if name.contains(['/', '\\']) || name.contains("..") || !segment_ok(name) => {
+            Some("is not a plain file name (letters, digits, `_`, `-`, `.`; no `/` and no `..`)")
+        }
+        Some(CredentialStoreKind::Env)
+            if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Some("is not an environment variable name (a letter or `_`, then letters, digits and `_`)")
+        }
+        Some(CredentialStoreKind::Vault) if name.starts_with('/') || !name.split('/').all(segment_ok) => {
+            Some("is not a relative secret path (segments of letters, digits, `_`, `-`, `.`; no `..`)")
+        }
+        Some(_) => None,
+    }
+}
+
 /// Local: the capture's container and topics of one datastore.
 pub(super) fn capture(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
     let index = cx.index;
@@ -188,5 +262,29 @@ pub(super) fn locations(cx: &mut Ctx<'_>) {
                 cx.report(Rule::LocationUnknown, zone.file, key.span.value, message, path).detail = key.to_string();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credential_problem;
+    use crate::model::CredentialStoreKind::{Env, Files, Vault};
+
+    #[test]
+    fn credentials_follow_their_store() {
+        assert_eq!(credential_problem("nw-kafka-reader", Some(Files)), None);
+        assert_eq!(credential_problem("NW_KAFKA_READER", Some(Env)), None);
+        assert_eq!(credential_problem("northwind/kafka-reader", Some(Vault)), None);
+        for bad in ["../../../etc/passwd", "a/b", "..", "a..b", "a\\b"] {
+            assert!(credential_problem(bad, Some(Files)).is_some(), "{bad}");
+        }
+        for bad in ["nw-kafka", "1ABC", "A.B"] {
+            assert!(credential_problem(bad, Some(Env)).is_some(), "{bad}");
+        }
+        for bad in ["/abs/path", "a/../b", "a//b", "./a"] {
+            assert!(credential_problem(bad, Some(Vault)).is_some(), "{bad}");
+        }
+        assert!(credential_problem("", None).is_some() && credential_problem("a b", None).is_some());
+        assert_eq!(credential_problem("anything-at-all", None), None);
     }
 }
