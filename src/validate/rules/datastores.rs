@@ -37,16 +37,20 @@ fn capture(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
                 capture.container.to_string();
         }
     }
-    if capture.kind.value != CaptureKind::Kafka {
-        let fields = [
-            capture.topics.as_ref().map(|t| ("topics", t.span.key)),
-            capture.mapping.as_ref().map(|m| ("mapping", m.span.key)),
-        ];
-        for (field, pos) in fields.into_iter().flatten() {
-            let message = format!("`{field}` only applies to kafka captures and is ignored here");
-            let path = cx.paths.datastore(store);
-            cx.report(Rule::CaptureKafkaOnly, store.file, pos, message, path).detail = field.to_string();
-        }
+    // Topics name Kafka topics; a mapping says how change events are shaped, which a kafka
+    // capture and a cdc capture (Debezium is a CDC format) both read.
+    let ignored = [
+        (capture.kind.value != CaptureKind::Kafka)
+            .then_some(())
+            .and(capture.topics.as_ref().map(|t| ("topics", "kafka", t.span.key))),
+        (!matches!(capture.kind.value, CaptureKind::Kafka | CaptureKind::Cdc))
+            .then_some(())
+            .and(capture.mapping.as_ref().map(|m| ("mapping", "kafka and cdc", m.span.key))),
+    ];
+    for (field, kinds, pos) in ignored.into_iter().flatten() {
+        let message = format!("`{field}` only applies to {kinds} captures and is ignored here");
+        let path = cx.paths.datastore(store);
+        cx.report(Rule::CaptureKafkaOnly, store.file, pos, message, path).detail = field.to_string();
     }
     if let Some(Trigger::Cron { cron, .. }) = &capture.trigger
         && let Err(message) = check_cron(&cron.value)
