@@ -67,6 +67,7 @@ rules! {
     ClassificationBothLevels => "classification.both-levels",
     CronInvalid => "cron.invalid",
     ContainerAddressInvalid => "container.address-invalid",
+    PolicyContradictory => "policy.contradictory",
     PolicyLocationNotAllowed => "policy.location-not-allowed",
     PolicyVendorNotAllowed => "policy.vendor-not-allowed",
     PolicyClassificationNotAllowed => "policy.classification-not-allowed",

@@ -56,7 +56,62 @@ fn any_classification_refused(zone: &GovernanceZone, dataset: &Dataset) -> bool 
     dataset.all_classifications().any(|c| classification_refusal(zone, &c.value).is_some())
 }
 
+/// `policy.contradictory`: a policy whose lists cannot mean what they say: an empty `allowed`
+/// list (which allows nothing at all), or a value both allowed and not allowed (for locations,
+/// an allowed location that a `notAllowed` entry covers).
+fn contradictions(cx: &mut Ctx<'_>) {
+    for zone in &cx.model.zones {
+        let policies = &zone.policies;
+        for (what, policy) in [
+            ("locations", &policies.locations),
+            ("vendors", &policies.vendors),
+            ("classifications", &policies.classifications),
+            ("platforms", &policies.platforms),
+        ] {
+            let Some(policy) = policy else { continue };
+            let mut found: Vec<(crate::model::Pos, String, String)> = Vec::new();
+            if let Some(allowed) = policy.allowed.as_ref().filter(|a| a.value.is_empty()) {
+                found.push((
+                    allowed.span.key,
+                    format!("{what}.allowed of zone `{}` is empty, so it allows no {what} at all", zone.scope.zone),
+                    format!("{what}.allowed empty"),
+                ));
+            }
+            let denied: Vec<&Name> = policy.not_allowed.iter().flat_map(|l| &l.value).collect();
+            for entry in policy.allowed.iter().flat_map(|l| &l.value) {
+                let covered = |deny: &&&Name| match what {
+                    "classifications" => deny.value.eq_ignore_ascii_case(&entry.value),
+                    "locations" => match (LocationKey::parse(&deny.value), LocationKey::parse(&entry.value)) {
+                        (Ok(deny), Ok(allow)) => deny.covers(&allow),
+                        _ => deny.value == entry.value,
+                    },
+                    _ => deny.value == entry.value,
+                };
+                if let Some(deny) = denied.iter().find(covered) {
+                    found.push((
+                        entry.span.value,
+                        format!(
+                            "`{entry}` is in {what}.allowed of zone `{}`, but {what}.notAllowed lists `{deny}`, which wins",
+                            zone.scope.zone
+                        ),
+                        format!("{what} {entry}"),
+                    ));
+                }
+            }
+            for (pos, message, detail) in found {
+                let path = cx.paths.zone(&zone.scope.zone);
+                let problem = cx.report(Rule::PolicyContradictory, zone.file, pos, message, path);
+                problem.detail = detail;
+                problem.help = Some(format!(
+                    "List in {what}.allowed what the zone allows, or leave `allowed` out to allow everything not in notAllowed."
+                ));
+            }
+        }
+    }
+}
+
 pub(super) fn policies(cx: &mut Ctx<'_>) {
+    contradictions(cx);
     let model = cx.model;
     let index = cx.index;
     for team in &model.teams {
