@@ -52,10 +52,12 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
     let source = &config.source;
     let mut notes = Vec::new();
     let first_commit = authz::is_first_commit(&base);
-    problems.extend(authz::check(&diff, source));
+    // Every changed byte under the model root needs its scope's owner, not only the objects.
+    let files = load::changed_paths(&base_snapshot, &head_snapshot)?;
+    problems.extend(authz::check(&diff, &files, source));
     let mut impact = Vec::new();
     if first_commit {
-        notes.push(format!("{} has no ecosystem.yaml: this change creates the model.", base_snapshot.describe()));
+        notes.push(format!("{} holds no model file: this change creates the model.", base_snapshot.describe()));
     } else {
         let (mut compat, impacts) = crate::compat::check(&diff, source);
         // Breaking changes name the producer's owner as recorded in the base.

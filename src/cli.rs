@@ -459,10 +459,15 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
     };
     let cache = args.load.parse_cache()?;
     let output = crate::check::check(&config, &cache)?;
-    let ecosystem =
-        if config.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", config.root) };
-    if !output.head_model.files.iter().any(|f| *f.path == *ecosystem) {
-        anyhow::bail!("no ecosystem.yaml in {}: not a datasurface model root", output.head.describe());
+    // Neither side holding a model file means the model root is wrong, not that nothing
+    // changed. A head that lost its ecosystem.yaml, or every file, is reported like any other
+    // change: authorization and lint say what is wrong with it.
+    if output.head_model.files.is_empty() && output.base_model.files.is_empty() {
+        anyhow::bail!(
+            "no model files in {} nor in {}: not a datasurface model root (see --root)",
+            output.base.describe(),
+            output.head.describe()
+        );
     }
     let max = config.load.max_file_size;
     let sources = |revision: Revision, path: &str| match revision {

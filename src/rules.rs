@@ -46,6 +46,7 @@ rules! {
     LayoutUnknownKind => "layout.unknown-kind",
     LayoutNameMismatch => "layout.name-mismatch",
     LayoutEmptyFile => "layout.empty-file",
+    LayoutEcosystemMissing => "layout.ecosystem-missing",
     LayoutMultipleDocuments => "layout.multiple-documents",
     FieldUnknown => "field.unknown",
     FieldMissing => "field.missing",

@@ -148,15 +148,22 @@ fn a_broken_ecosystem_file_is_a_finding_not_a_crash() {
 }
 
 #[test]
-fn a_head_without_a_model_cannot_be_checked() {
+fn removing_the_whole_model_is_a_change_like_any_other() {
     let repo = crate::support::new_repo();
     crate::support::copy_dir(&fixture("acme"), repo.path());
     crate::support::commit_all(repo.path(), "acme");
     crate::support::git(repo.path(), &["rm", "-q", "-r", "."]);
     crate::support::commit_all(repo.path(), "everything removed");
-    let output = datasurface(repo.path(), &["check", "--base", "HEAD~1", "--head", "HEAD"]);
+    let output =
+        datasurface(repo.path(), &["check", "--base", "HEAD~1", "--as-repo", "acme/analytics", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let lines = crate::support::problem_lines(&stdout(&output));
+    assert!(lines.contains(&"authz.unauthorized ecosystem.yaml:3:7".to_string()), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("compat.datastore-removed ")), "{lines:#?}");
+    // Neither side holding a model is a wrong model root, not an empty change.
+    let output = datasurface(repo.path(), &["check", "--base", "HEAD~1", "--root", "nowhere"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("no ecosystem.yaml"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not a datasurface model root (see --root)"), "{}", stderr(&output));
 }
 
 #[test]

@@ -9,7 +9,10 @@ mod source;
 
 pub use source::ChangeSource;
 
+use std::collections::HashSet;
+
 use crate::diff::{ChangeKind, Diff, DocChange, DocRef};
+use crate::load::{PathChange, PathChangeKind};
 use crate::model::{Model, Owner, Pos, Scope};
 use crate::problem::{Location, ObjectRef, Problem};
 use crate::rules::Rule;
@@ -48,22 +51,53 @@ impl<'m> Need<'m> {
 }
 
 /// A change that no principal of the change source may make.
-struct Refusal<'m> {
-    change_index: usize,
+struct Refusal<'m, 'c> {
+    what: Changed<'c>,
     need: Need<'m>,
 }
 
-/// Checks every change of `diff` against the owners recorded in the base.
-pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> Vec<Problem> {
+/// What a refusal is about: a model object, or a file whose bytes changed.
+#[derive(Clone, Copy)]
+enum Changed<'c> {
+    Object(usize),
+    File(&'c PathChange),
+}
+
+/// Checks every change of `diff`, and every file of `files` that changed, against the owners
+/// recorded in the base. Objects come first; a file is reported on its own only when no
+/// refused object change in it already names the same scope (a comment, a rename, a hidden
+/// file or a `README.md` changes no object, and still needs the scope's owner).
+pub fn check(diff: &Diff<'_>, files: &[PathChange], source: &ChangeSource) -> Vec<Problem> {
     if is_first_commit(diff.base) {
         return first_commit(diff, source);
     }
     let mut refusals = Vec::new();
+    let mut covered: HashSet<(String, String)> = HashSet::new();
     for (index, change) in diff.changes.iter().enumerate() {
         for need in needs(diff, change) {
             let satisfied = need.owner.and_then(|o| source.satisfies(o));
             if satisfied.is_none() {
-                refusals.push(Refusal { change_index: index, need });
+                if let (_, Some(location)) = object_and_location(diff, change) {
+                    covered.insert((location.file.to_string(), need.scope.clone()));
+                }
+                refusals.push(Refusal { what: Changed::Object(index), need });
+            }
+        }
+    }
+    for file in files {
+        // A file renamed within its scope is reported once, at its new path.
+        let renamed_within = |added: &PathChange| {
+            added.renamed_from.as_deref() == Some(file.rel.as_str())
+                && crate::load::scope_of_path(&added.rel) == crate::load::scope_of_path(&file.rel)
+        };
+        if file.kind == PathChangeKind::Removed && files.iter().any(renamed_within) {
+            continue;
+        }
+        for need in file_needs(diff, file) {
+            let path = repo_path(diff.head, &file.rel);
+            if need.owner.and_then(|o| source.satisfies(o)).is_none() && !covered.contains(&(path, need.scope.clone()))
+            {
+                refusals.push(Refusal { what: Changed::File(file), need });
             }
         }
     }
@@ -73,14 +107,74 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> Vec<Problem> {
     if source.is_unknown() {
         return vec![unknown_source(diff, &refusals)];
     }
-    refusals.iter().map(|r| unauthorized(diff, &diff.changes[r.change_index], &r.need, source)).collect()
+    refusals.iter().map(|r| unauthorized(diff, r.what, &r.need, source)).collect()
 }
 
-/// A base with no `ecosystem.yaml` at the model root: this change creates the model.
+/// A base that holds no model file at all under the model root: this change creates the
+/// model. A base with model files but no readable `ecosystem.yaml` is not a first commit; it
+/// authorizes nothing (`closed`).
 pub fn is_first_commit(base: &Model) -> bool {
-    let path =
-        if base.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", base.root) };
-    !base.files.iter().any(|f| *f.path == *path)
+    base.files.is_empty()
+}
+
+fn repo_path(model: &Model, rel: &str) -> String {
+    if model.root.is_empty() { rel.to_string() } else { format!("{}/{rel}", model.root) }
+}
+
+/// When the base has model files but no readable `ecosystem.yaml`, nobody's ownership can be
+/// read from it (zone owners are declared there, team owners by zone owners): every change
+/// needs this owner, which nobody satisfies.
+fn closed(base: &Model) -> Option<Need<'_>> {
+    if base.ecosystem.is_some() {
+        return None;
+    }
+    let path = repo_path(base, "ecosystem.yaml");
+    let why = if base.files.iter().any(|f| *f.path == *path) {
+        "ecosystem.yaml could not be read in the base"
+    } else {
+        "the base has model files but no ecosystem.yaml"
+    };
+    Some(Need {
+        scope: "the ecosystem".into(),
+        owner: None,
+        new_declaration: false,
+        note: Some(format!(
+            "{why}, so no owner can be read from it and nobody can authorize this; merge the fix as a repository administrator"
+        )),
+    })
+}
+
+/// The owners a changed file needs: its scope's owner as the base records it (for an added
+/// file in a scope the base does not declare, the owner its new declaration names, else the
+/// parent's, who would have to declare it). A renamed or moved file needs both scopes.
+fn file_needs<'m>(diff: &Diff<'m>, file: &PathChange) -> Vec<Need<'m>> {
+    if let Some(need) = closed(diff.base) {
+        return vec![need];
+    }
+    let (base, head) = (diff.base, diff.head);
+    let at_base = |rel: &str| base_scope_owner(base, &crate::load::scope_of_path(rel));
+    match file.kind {
+        PathChangeKind::Modified | PathChangeKind::Removed => vec![at_base(&file.rel)],
+        PathChangeKind::Added => {
+            let scope = crate::load::scope_of_path(&file.rel);
+            let declared = match &scope.team {
+                Some(team) => base.zone(&scope.zone).is_some_and(|z| z.teams.iter().any(|d| *d.name.value == **team)),
+                None if scope.zone.is_empty() => true,
+                None => base.ecosystem().is_some_and(|e| e.zones.iter().any(|d| *d.name.value == *scope.zone)),
+            };
+            let to = if declared {
+                at_base(&file.rel)
+            } else {
+                new_scope_owner(base, head, &scope).unwrap_or_else(|| {
+                    let parent =
+                        Scope { zone: if scope.team.is_some() { scope.zone.clone() } else { "".into() }, team: None };
+                    base_scope_owner(base, &parent)
+                })
+            };
+            // The removed side of a rename is a change of its own, listed separately.
+            vec![to]
+        }
+    }
 }
 
 fn first_commit(diff: &Diff<'_>, source: &ChangeSource) -> Vec<Problem> {
@@ -105,16 +199,8 @@ fn first_commit(diff: &Diff<'_>, source: &ChangeSource) -> Vec<Problem> {
 }
 
 fn ecosystem_owner(model: &Model) -> Need<'_> {
-    let ecosystem = model.ecosystem();
-    Need {
-        scope: "the ecosystem".into(),
-        owner: ecosystem.and_then(|e| e.owner.as_ref()),
-        new_declaration: false,
-        // Only reached when the base has an ecosystem.yaml (else the change creates the model).
-        note: ecosystem.is_none().then(|| {
-            "ecosystem.yaml could not be read in the base, so nobody can authorize this; merge the fix as a repository administrator".into()
-        }),
-    }
+    // Only reached with a readable base ecosystem (`closed` answers for the others).
+    Need::declared("the ecosystem".into(), model.ecosystem().and_then(|e| e.owner.as_ref()), false)
 }
 
 /// The owner of zone `zone`: its declaration in the base, else a declaration new in the head.
@@ -177,6 +263,9 @@ fn new_scope_owner<'m>(base: &'m Model, head: &'m Model, scope: &Scope) -> Optio
 }
 
 fn needs<'m>(diff: &Diff<'m>, change: &DocChange<'m>) -> Vec<Need<'m>> {
+    if let Some(need) = closed(diff.base) {
+        return vec![need];
+    }
     let (base, head) = (diff.base, diff.head);
     match change.kind {
         ChangeKind::Modified | ChangeKind::Removed => {
@@ -225,17 +314,61 @@ fn verb(kind: ChangeKind) -> &'static str {
     }
 }
 
-fn unauthorized(diff: &Diff<'_>, change: &DocChange<'_>, need: &Need<'_>, source: &ChangeSource) -> Problem {
-    let (path, location) = object_and_location(diff, change);
+/// A changed file as an object: its path under its scope's objects, at its first line (in the
+/// head, or in the base when it is gone).
+fn file_object(diff: &Diff<'_>, file: &PathChange) -> (Vec<ObjectRef>, Option<Location>) {
+    let (paths, model, revision) = match file.kind {
+        PathChangeKind::Removed => (Paths::base(diff.base), diff.base, crate::problem::Revision::Base),
+        _ => (Paths::new(diff.head), diff.head, crate::problem::Revision::Head),
+    };
+    let location = Location { file: repo_path(model, &file.rel).into(), pos: Pos::new(1, 1), revision };
+    let mut path = paths.scope(&crate::load::scope_of_path(&file.rel));
+    path.push(ObjectRef {
+        kind: crate::problem::ObjectKind::File,
+        name: location.file.to_string(),
+        location: Some(location.clone()),
+    });
+    (path, Some(location))
+}
+
+fn file_verb(file: &PathChange) -> String {
+    match (file.kind, &file.renamed_from) {
+        (PathChangeKind::Added, Some(from)) => format!("renamed or moved here from `{from}`"),
+        (PathChangeKind::Added, None) => "added".into(),
+        (PathChangeKind::Removed, _) => "removed".into(),
+        (PathChangeKind::Modified, _) => "changed".into(),
+    }
+}
+
+/// The object a refusal is about, where to report it, and what happened to it.
+fn subject(diff: &Diff<'_>, what: Changed<'_>) -> (Vec<ObjectRef>, Option<Location>, String) {
+    match what {
+        Changed::Object(index) => {
+            let change = &diff.changes[index];
+            let (path, location) = object_and_location(diff, change);
+            (path, location, verb(change.kind).to_string())
+        }
+        Changed::File(file) => {
+            let (path, location) = file_object(diff, file);
+            (path, location, file_verb(file))
+        }
+    }
+}
+
+fn unauthorized(diff: &Diff<'_>, what: Changed<'_>, need: &Need<'_>, source: &ChangeSource) -> Problem {
+    let (path, location, verb) = subject(diff, what);
     let object = path.last().map(ToString::to_string).unwrap_or_default();
+    let why = match what {
+        Changed::File(_) => "; every file in a folder belongs to the folder's owner, whatever it holds, so this needs",
+        Changed::Object(_) => ", which needs",
+    };
     let message = format!(
-        "{object} is {}, which needs the owner of {}, but the change comes from {}",
-        verb(change.kind),
+        "{object} is {verb}{why} the owner of {}, but the change comes from {}",
         need.describe(),
         source.describe()
     );
     let mut problem = Problem::new(Rule::AuthzUnauthorized, message, location, path)
-        .detail(format!("{} {}", verb(change.kind), need.scope))
+        .detail(format!("{verb} {}", need.scope))
         .help(match need.owner {
             Some(_) => format!("Have the owner of {} make or approve this change.", need.scope),
             None => "Nobody can authorize this from the base: declare the owner first, or merge it as a repository administrator after review.".into(),
@@ -245,10 +378,10 @@ fn unauthorized(diff: &Diff<'_>, change: &DocChange<'_>, need: &Need<'_>, source
 }
 
 /// Without a change source nothing can be authorized: one problem, not one per change.
-fn unknown_source(diff: &Diff<'_>, refusals: &[Refusal<'_>]) -> Problem {
+fn unknown_source(diff: &Diff<'_>, refusals: &[Refusal<'_, '_>]) -> Problem {
     let mut objects: Vec<String> = Vec::new();
     for refusal in refusals {
-        let (path, _) = object_and_location(diff, &diff.changes[refusal.change_index]);
+        let (path, _, _) = subject(diff, refusal.what);
         let object = path.last().map(ToString::to_string).unwrap_or_default();
         let entry = format!("{object} (needs {})", refusal.need.describe());
         if !objects.contains(&entry) {

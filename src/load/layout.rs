@@ -21,8 +21,10 @@ pub fn classify(rel: &str) -> Classified {
         return Classified::Ignored;
     }
     let file = parts[parts.len() - 1];
-    let is_yaml = file.ends_with(".yaml") || file.ends_with(".yml");
-    if !is_yaml {
+    // Extensions compare without case (`Orders.YAML` is a model file); the fixed names
+    // `ecosystem.yaml`, `zone.yaml` and `team.yaml` are exact.
+    let lower = file.to_ascii_lowercase();
+    if !(lower.ends_with(".yaml") || lower.ends_with(".yml")) {
         return Classified::Ignored;
     }
     let arc = |s: &str| Some(Arc::<str>::from(s));
@@ -32,6 +34,10 @@ pub fn classify(rel: &str) -> Classified {
         ["zones", zone, "teams", team, "team.yaml"] => {
             Classified::Model { place: Place::Team, zone: arc(zone), team: arc(team) }
         }
+        // `team.YML`, `Team.yaml`: the team file under another spelling.
+        ["zones", _, "teams", _, file] if ["team.yaml", "team.yml"].contains(&file.to_ascii_lowercase().as_str()) => {
+            Classified::Unexpected { hint: hint(&parts) }
+        }
         ["zones", zone, "teams", team, _, ..] => {
             Classified::Model { place: Place::TeamContent, zone: arc(zone), team: arc(team) }
         }
@@ -39,12 +45,26 @@ pub fn classify(rel: &str) -> Classified {
     }
 }
 
+/// The scope a path (relative to the model root) belongs to, MODEL.md §4: a team folder
+/// `zones/<zone>/teams/<team>/` and everything in it is the team's; everything else under
+/// `zones/<zone>/` the zone's; every other path the ecosystem's (zone empty). Any file counts,
+/// whatever its name: hidden files, other extensions and `*.YAML` alike.
+pub fn scope_of_path(rel: &str) -> crate::model::Scope {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let (zone, team) = match parts.as_slice() {
+        ["zones", zone, "teams", team, _, ..] => (*zone, Some(Arc::from(*team))),
+        ["zones", zone, _, ..] => (*zone, None),
+        _ => ("", None),
+    };
+    crate::model::Scope { zone: Arc::from(zone), team }
+}
+
 fn hint(parts: &[&str]) -> String {
-    let file = parts[parts.len() - 1];
-    match (parts.len(), file) {
-        (1, "ecosystem.yml") => "Rename it to `ecosystem.yaml`.".into(),
-        (3, "zone.yml") => "Rename it to `zone.yaml`.".into(),
-        (5, "team.yml") => "Rename it to `team.yaml`.".into(),
+    let file = parts[parts.len() - 1].to_ascii_lowercase();
+    match (parts.len(), file.as_str()) {
+        (1, "ecosystem.yml" | "ecosystem.yaml") => "Rename it to `ecosystem.yaml`.".into(),
+        (3, "zone.yml" | "zone.yaml") => "Rename it to `zone.yaml`.".into(),
+        (5, "team.yml" | "team.yaml") => "Rename it to `team.yaml`.".into(),
         _ => "Model files go in `ecosystem.yaml`, `zones/<zone>/zone.yaml`, `zones/<zone>/teams/<team>/team.yaml` and \
               `zones/<zone>/teams/<team>/**/*.yaml`; move or delete this one."
             .into(),
@@ -75,6 +95,24 @@ mod tests {
             matches!(classify("ecosystem.yml"), Classified::Unexpected { hint } if hint.contains("ecosystem.yaml"))
         );
         assert_eq!(classify("README.md"), Classified::Ignored);
+        assert_eq!(place("zones/usa/teams/nw/Orders.YAML"), Some(Place::TeamContent));
+        assert_eq!(place("zones/usa/teams/nw/a.Yml"), Some(Place::TeamContent));
+        assert!(
+            matches!(classify("Ecosystem.YAML"), Classified::Unexpected { hint } if hint.contains("ecosystem.yaml"))
+        );
+        assert!(matches!(classify("zones/usa/Zone.yaml"), Classified::Unexpected { .. }));
+        assert!(
+            matches!(classify("zones/usa/teams/nw/team.YML"), Classified::Unexpected { hint } if hint.contains("`team.yaml`"))
+        );
+        let scope = |rel: &str| {
+            let s = scope_of_path(rel);
+            (s.zone.to_string(), s.team.map(|t| t.to_string()))
+        };
+        assert_eq!(scope("zones/usa/teams/nw/.hidden/x"), ("usa".into(), Some("nw".into())));
+        assert_eq!(scope("zones/usa/teams/README.md"), ("usa".into(), None));
+        assert_eq!(scope("zones/usa/zone.yaml"), ("usa".into(), None));
+        assert_eq!(scope("zones/README.md"), (String::new(), None));
+        assert_eq!(scope(".gitattributes"), (String::new(), None));
         assert_eq!(classify(".github/workflows/ci.yaml"), Classified::Ignored);
     }
 }

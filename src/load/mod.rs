@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub use cache::DiskCache;
 pub use folders::{FolderEntry, FolderKey, TeamFolder};
-pub use layout::{Classified, classify};
-pub use source::{GitRepo, Snapshot};
+pub use layout::{Classified, classify, scope_of_path};
+pub use source::{GitRepo, PathChange, PathChangeKind, Snapshot, changed_paths};
 
 use crate::model::{Document, FileId, FileProblem, Model, ParsedFile, Placed, Pos, Scope, SourceFile};
 use crate::rules::Rule;

@@ -86,14 +86,7 @@ impl Reader<'_> {
 pub fn read_regular(path: &Path, max: u64) -> Result<Read, Error> {
     use std::io::Read as _;
     let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = match options.open(path) {
+    let file = match read_options().open(path) {
         Ok(file) => file,
         // O_NOFOLLOW refuses a link with ELOOP.
         #[cfg(unix)]
@@ -324,6 +317,222 @@ impl Snapshot {
         };
         String::from_utf8(bytes).ok().filter(|text| !text.contains('\0'))
     }
+}
+
+/// A file whose bytes or kind differ between two snapshots of a model root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathChange {
+    /// The path relative to the model root.
+    pub rel: String,
+    pub kind: PathChangeKind,
+    /// For an addition whose content is a file removed elsewhere in the same change: that
+    /// file's path (relative to the model root).
+    pub renamed_from: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PathChangeKind {
+    Added,
+    Removed,
+    Modified,
+}
+
+/// What a file is, for comparing two snapshots: its kind (file, link, submodule) and its
+/// content (a git object id, or for a folder the path to compare bytes with).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stamp {
+    Git { mode: gix::objs::tree::EntryMode, id: gix::ObjectId },
+    Disk { kind: &'static str, size: u64, path: PathBuf },
+}
+
+/// Every file (of any name, hidden ones too) that differs between the model roots of `base`
+/// and `head`, sorted by path. Git trees are walked together and only into subtrees whose ids
+/// differ, so a change costs what it touches, not the model; folders are compared byte by byte.
+pub fn changed_paths(base: &Snapshot, head: &Snapshot) -> Result<Vec<PathChange>, Error> {
+    let mut changes = match (base, head) {
+        (Snapshot::Git { repo, tree: base_tree, .. }, Snapshot::Git { tree: head_tree, .. }) => {
+            git_changes(&repo.to_thread_local(), *base_tree, *head_tree)?
+        }
+        _ => {
+            let (before, after) = (stamps(base)?, stamps(head)?);
+            let mut changes = Vec::new();
+            for (rel, stamp) in &after {
+                match before.get(rel) {
+                    None => changes.push((rel.clone(), PathChangeKind::Added, Some(stamp.clone()))),
+                    Some(old) if !same_content(old, stamp) => {
+                        changes.push((rel.clone(), PathChangeKind::Modified, Some(stamp.clone())))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (rel, stamp) in &before {
+                if !after.contains_key(rel) {
+                    changes.push((rel.clone(), PathChangeKind::Removed, Some(stamp.clone())));
+                }
+            }
+            changes
+        }
+    };
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    // An added file with the content of a removed one is that file, renamed or moved.
+    let removed: Vec<(String, Stamp)> = changes
+        .iter()
+        .filter(|(_, kind, _)| *kind == PathChangeKind::Removed)
+        .filter_map(|(rel, _, stamp)| Some((rel.clone(), stamp.clone()?)))
+        .collect();
+    Ok(changes
+        .into_iter()
+        .map(|(rel, kind, stamp)| {
+            let renamed_from = match (kind, &stamp) {
+                (PathChangeKind::Added, Some(stamp)) => {
+                    removed.iter().find(|(_, old)| same_content(old, stamp)).map(|(path, _)| path.clone())
+                }
+                _ => None,
+            };
+            PathChange { rel, kind, renamed_from }
+        })
+        .collect())
+}
+
+fn same_content(a: &Stamp, b: &Stamp) -> bool {
+    match (a, b) {
+        (Stamp::Git { .. }, Stamp::Git { .. }) => a == b,
+        (Stamp::Disk { kind: ka, size: sa, path: pa }, Stamp::Disk { kind: kb, size: sb, path: pb }) => {
+            ka == kb && sa == sb && (*ka != "file" || same_bytes(pa, pb))
+        }
+        _ => false,
+    }
+}
+
+/// Compares two files in chunks, without holding either (a file may be of any size).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    use std::io::Read as _;
+    let open = |p: &Path| read_options().open(p).ok();
+    let (Some(mut a), Some(mut b)) = (open(a), open(b)) else { return false };
+    let (mut buf_a, mut buf_b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = match a.read(&mut buf_a) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if b.read_exact(&mut buf_b[..n]).is_err() || buf_a[..n] != buf_b[..n] {
+            return false;
+        }
+        if n == 0 {
+            return b.read(&mut buf_b[..1]).is_ok_and(|m| m == 0);
+        }
+    }
+}
+
+/// Every path under a folder snapshot's root, hidden ones too, with what it is.
+fn stamps(snapshot: &Snapshot) -> Result<std::collections::BTreeMap<String, Stamp>, Error> {
+    let mut out = std::collections::BTreeMap::new();
+    match snapshot {
+        Snapshot::Folder { root, .. } => {
+            let mut stack = vec![root.clone()];
+            while let Some(dir) = stack.pop() {
+                let read_dir = std::fs::read_dir(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+                for item in read_dir {
+                    let item = item.map_err(|source| Error::Io { path: dir.clone(), source })?;
+                    let path = item.path();
+                    let metadata =
+                        std::fs::symlink_metadata(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+                    if metadata.is_dir() {
+                        // A repository inside the folder is not part of the model.
+                        if item.file_name() != ".git" {
+                            stack.push(path);
+                        }
+                        continue;
+                    }
+                    let kind = if metadata.file_type().is_symlink() {
+                        "link"
+                    } else if metadata.is_file() {
+                        "file"
+                    } else {
+                        special_kind(&metadata.file_type())
+                    };
+                    let rel = path.strip_prefix(root).map(path_to_slash).unwrap_or_default();
+                    out.insert(rel, Stamp::Disk { kind, size: metadata.len(), path });
+                }
+            }
+        }
+        Snapshot::Git { .. } => return Err(Error::Git { message: "cannot compare a revision with a folder".into() }),
+        Snapshot::Memory { files } => {
+            // Files in memory are compared by content alone.
+            for (rel, bytes) in files {
+                let id =
+                    gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes).map_err(git_error)?;
+                out.insert(rel.clone(), Stamp::Git { mode: gix::objs::tree::EntryKind::Blob.into(), id });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Walks two trees of one repository together, into subtrees whose ids differ only.
+fn git_changes(
+    repo: &gix::Repository,
+    base: Option<gix::ObjectId>,
+    head: Option<gix::ObjectId>,
+) -> Result<Vec<(String, PathChangeKind, Option<Stamp>)>, Error> {
+    type Listing = Vec<(String, gix::objs::tree::EntryMode, gix::ObjectId)>;
+    let list = |tree: Option<gix::ObjectId>| -> Result<Listing, Error> {
+        let Some(tree) = tree else { return Ok(Vec::new()) };
+        let tree = repo.find_tree(tree).map_err(git_error)?;
+        let mut out = Vec::new();
+        for entry in tree.iter() {
+            let entry = entry.map_err(git_error)?;
+            out.push((String::from_utf8_lossy(entry.filename()).into_owned(), entry.mode(), entry.object_id()));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    };
+    let is_tree = |mode: gix::objs::tree::EntryMode| mode.is_tree();
+    let mut out = Vec::new();
+    // An explicit stack, not recursion: a hostile repository may nest deeply.
+    let mut stack = vec![(String::new(), base, head)];
+    while let Some((prefix, base, head)) = stack.pop() {
+        if base == head {
+            continue;
+        }
+        let (before, after) = (list(base)?, list(head)?);
+        let join = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+        let find = |listing: &Listing, name: &str| listing.binary_search_by(|e| e.0.as_str().cmp(name)).ok();
+        let mut names: Vec<&str> = before.iter().chain(&after).map(|e| e.0.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let old = find(&before, name).map(|i| &before[i]);
+            let new = find(&after, name).map(|i| &after[i]);
+            let path = join(name);
+            let old_tree = old.filter(|e| is_tree(e.1)).map(|e| e.2);
+            let new_tree = new.filter(|e| is_tree(e.1)).map(|e| e.2);
+            if old_tree.is_some() || new_tree.is_some() {
+                stack.push((path.clone(), old_tree, new_tree));
+            }
+            let old_file = old.filter(|e| !is_tree(e.1)).map(|e| Stamp::Git { mode: e.1, id: e.2 });
+            let new_file = new.filter(|e| !is_tree(e.1)).map(|e| Stamp::Git { mode: e.1, id: e.2 });
+            match (old_file, new_file) {
+                (None, Some(stamp)) => out.push((path, PathChangeKind::Added, Some(stamp))),
+                (Some(stamp), None) => out.push((path, PathChangeKind::Removed, Some(stamp))),
+                (Some(a), Some(b)) if a != b => out.push((path, PathChangeKind::Modified, Some(b))),
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Options to open a file for reading without following a link or blocking on a FIFO.
+fn read_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    options
 }
 
 /// The pack indices of a repository, to look up where each blob sits in its pack.

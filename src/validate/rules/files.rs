@@ -42,6 +42,18 @@ fn scope_of(cx: &Ctx<'_>, file: FileId) -> Option<Scope> {
 
 pub(super) fn layout(cx: &mut Ctx<'_>) {
     let model = cx.model;
+    // `lint` refuses a folder without ecosystem.yaml before reading it; a check's head may
+    // have lost it, which leaves the model's other files without their root.
+    let ecosystem =
+        if model.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", model.root) };
+    if !model.files.is_empty() && !model.files.iter().any(|f| *f.path == *ecosystem) {
+        let message =
+            format!("the model has {} files but no {ecosystem}, which declares its owner and zones", model.files.len());
+        let mut problem = Problem::new(Rule::LayoutEcosystemMissing, message, None, cx.paths.ecosystem())
+            .help("Restore ecosystem.yaml at the model root, or remove the whole model.");
+        problem.detail = "ecosystem.yaml".into();
+        cx.problems.push(problem);
+    }
     for zone in &model.zones {
         if *zone.name.value != *zone.scope.zone {
             let message = format!("zone `{}` is defined in folder `zones/{}/`", zone.name, zone.scope.zone);
