@@ -142,6 +142,7 @@ fn change_line(change: &DocChange<'_>) -> ChangeLine {
         ChangeKind::Removed => "removed",
         ChangeKind::Modified => "changed",
         ChangeKind::Moved => "moved",
+        ChangeKind::Unreadable => "could not be read in the head",
     };
     ChangeLine {
         object,

@@ -14,7 +14,13 @@ use crate::model::{
     Pos, Scope, Sink, Team, Workspace,
 };
 
-/// What identifies a document across revisions.
+/// A SQL identifier as a key: the same name in any case (`Payments` is `payments`).
+fn ident_key(name: &str) -> crate::model::Str {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) { name.to_ascii_lowercase().as_str().into() } else { name.into() }
+}
+
+/// What identifies a document across revisions (datastores and workspaces by their name
+/// without case, since names are SQL identifiers).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DocKey {
     Ecosystem,
@@ -86,6 +92,9 @@ pub enum ChangeKind {
     Modified,
     /// A datastore or workspace now in another team folder (perhaps also modified).
     Moved,
+    /// In the base, and not in the head because the head file that held it could not be
+    /// parsed there (it still has that path, or names it): unreadable, not removed.
+    Unreadable,
 }
 
 /// One changed field or sub-object, with where it is in each revision.
@@ -157,14 +166,14 @@ fn documents<'m>(model: &'m Model, wanted: &[bool]) -> Vec<(DocKey, DocRef<'m>)>
             .datastores
             .iter()
             .filter(|d| pick(d.file))
-            .map(|d| (DocKey::Datastore(d.name.value.clone()), DocRef::Datastore(d))),
+            .map(|d| (DocKey::Datastore(ident_key(&d.name.value)), DocRef::Datastore(d))),
     );
     out.extend(
         model
             .workspaces
             .iter()
             .filter(|w| pick(w.file))
-            .map(|w| (DocKey::Workspace(w.name.value.clone()), DocRef::Workspace(w))),
+            .map(|w| (DocKey::Workspace(ident_key(&w.name.value)), DocRef::Workspace(w))),
     );
     out
 }
@@ -235,12 +244,25 @@ pub fn diff<'m>(base: &'m Model, head: &'m Model) -> Diff<'m> {
             }
         }
     }
+    // Head files that lost documents to parse errors, and the names they seem to define.
+    let broken: HashSet<&str> = head.files.iter().filter(|f| !f.parsed.salvaged.is_empty()).map(|f| &*f.path).collect();
+    let salvaged: HashSet<crate::model::Ident<'_>> =
+        head.files.iter().flat_map(|f| f.parsed.salvaged.iter().map(|n| crate::model::Ident(n))).collect();
     for (key, base_doc) in base_documents {
         if !seen.insert(key.clone()) {
             continue;
         }
+        let lost = match base_doc {
+            DocRef::Datastore(d) => {
+                broken.contains(&**base.path(d.file)) || salvaged.contains(&crate::model::Ident(&d.name.value))
+            }
+            DocRef::Workspace(w) => {
+                broken.contains(&**base.path(w.file)) || salvaged.contains(&crate::model::Ident(&w.name.value))
+            }
+            _ => false,
+        };
         changes.push(DocChange {
-            kind: ChangeKind::Removed,
+            kind: if lost { ChangeKind::Unreadable } else { ChangeKind::Removed },
             key,
             base: Some(base_doc),
             head: None,
@@ -338,10 +360,11 @@ impl Fields {
         head_parent: Pos,
         mut changed: impl FnMut(&mut Self, &T, &T),
     ) {
-        let head_by_name: HashMap<&str, &T> = head.iter().map(|h| (h.name(), h)).collect();
-        let base_by_name: HashMap<&str, &T> = base.iter().map(|b| (b.name(), b)).collect();
+        let key = |item: &T| if T::IDENT { ident_key(item.name()) } else { item.name().into() };
+        let head_by_name: HashMap<crate::model::Str, &T> = head.iter().map(|h| (key(h), h)).collect();
+        let base_by_name: HashMap<crate::model::Str, &T> = base.iter().map(|b| (key(b), b)).collect();
         for item in base {
-            match head_by_name.get(item.name()) {
+            match head_by_name.get(&key(item)) {
                 None => {
                     let description = format!("{what} {} removed", item.name());
                     self.push(
@@ -357,7 +380,11 @@ impl Fields {
                     let before = self.out.len();
                     self.nested(prefix, |acc| changed(acc, item, other));
                     if self.out.len() == before {
-                        let description = format!("{what} {} changed", item.name());
+                        let description = if item.name() != other.name() {
+                            format!("{what} {} renamed to {} (the same SQL identifier)", item.name(), other.name())
+                        } else {
+                            format!("{what} {} changed", item.name())
+                        };
                         self.push(
                             &format!("{field}[{}]", item.name()),
                             FieldChangeKind::Changed,
@@ -371,7 +398,7 @@ impl Fields {
             }
         }
         for item in head {
-            if !base_by_name.contains_key(item.name()) {
+            if !base_by_name.contains_key(&key(item)) {
                 let description = format!("{what} {} added", item.name());
                 self.push(
                     &format!("{field}[{}]", item.name()),
@@ -660,14 +687,17 @@ fn owner_pos(base: Option<&crate::model::Owner>, head: Option<&crate::model::Own
 }
 /// An item of a model list, matched between base and head by its name.
 trait Listed {
+    /// Whether the name is a SQL identifier, matched without case.
+    const IDENT: bool = false;
     fn name(&self) -> &str;
     /// Where the item starts.
     fn pos(&self) -> Pos;
 }
 
 macro_rules! listed {
-    ($($item:ty),*) => {$(
+    ($ident:literal: $($item:ty),*) => {$(
         impl Listed for $item {
+            const IDENT: bool = $ident;
             fn name(&self) -> &str {
                 &self.name
             }
@@ -680,10 +710,12 @@ macro_rules! listed {
 
 use crate::model::{CredentialStore, Platform, Vendor};
 
-listed!(Vendor, CredentialStore, Platform, Declaration, Container, Dataset, Column, DatasetGroup);
+listed!(false: Vendor, CredentialStore, Platform, Declaration, Container);
+listed!(true: Dataset, Column, DatasetGroup);
 
 /// A sink, named `datastore/dataset` (sinks have no name of their own).
 impl Listed for (String, &Sink) {
+    const IDENT: bool = true;
     fn name(&self) -> &str {
         &self.0
     }

@@ -92,6 +92,7 @@ rules! {
     CompatDatastoreRemoved => "compat.datastore-removed",
     CompatDeprecatedInUse => "compat.deprecated-in-use",
     CompatBaseUnreadable => "compat.base-unreadable",
+    CompatHeadUnreadable => "compat.head-unreadable",
 }
 
 /// Where datasurface lives; rule docs are under `docs/rules/` there.

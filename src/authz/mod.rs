@@ -268,7 +268,7 @@ fn needs<'m>(diff: &Diff<'m>, change: &DocChange<'m>) -> Vec<Need<'m>> {
     }
     let (base, head) = (diff.base, diff.head);
     match change.kind {
-        ChangeKind::Modified | ChangeKind::Removed => {
+        ChangeKind::Modified | ChangeKind::Removed | ChangeKind::Unreadable => {
             vec![base_scope_owner(base, &change.base.as_ref().map(DocRef::scope).unwrap_or_else(empty_scope))]
         }
         ChangeKind::Added => {
@@ -311,6 +311,7 @@ fn verb(kind: ChangeKind) -> &'static str {
         ChangeKind::Removed => "removed",
         ChangeKind::Modified => "changed",
         ChangeKind::Moved => "moved",
+        ChangeKind::Unreadable => "unreadable in the head",
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use crate::authz::ChangeSource;
 use crate::diff::{ChangeKind, Diff, DocRef};
-use crate::model::{Datastore, Model, Owner, Placed, Workspace};
+use crate::model::{Datastore, Ident, Model, Owner, Placed, Workspace};
 use crate::problem::{Problem, Severity};
 
 /// A workspace's dataset group that sinks a dataset.
@@ -45,17 +45,18 @@ pub type Sinking<'m> = (&'m Placed<Workspace>, &'m str, bool);
 /// The sinks of a model by dataset, built once.
 pub struct Consumers<'m> {
     model: &'m Model,
-    by_dataset: HashMap<(&'m str, &'m str), Vec<Sinking<'m>>>,
+    by_dataset: HashMap<(Ident<'m>, Ident<'m>), Vec<Sinking<'m>>>,
 }
 
 impl<'m> Consumers<'m> {
     /// The sinks of `model` on the datastores named in `stores`.
-    pub fn new(model: &'m Model, stores: &std::collections::HashSet<&str>) -> Consumers<'m> {
-        let mut by_dataset: HashMap<(&str, &str), Vec<Sinking<'m>>> = HashMap::new();
+    pub fn new(model: &'m Model, stores: &std::collections::HashSet<Ident<'_>>) -> Consumers<'m> {
+        let mut by_dataset: HashMap<(Ident<'m>, Ident<'m>), Vec<Sinking<'m>>> = HashMap::new();
         for workspace in &model.workspaces {
             for group in &workspace.dataset_groups {
-                for sink in group.sinks.iter().filter(|s| stores.contains(&*s.datastore.value)) {
-                    let entry = by_dataset.entry((&*sink.datastore.value, &*sink.dataset.value)).or_default();
+                for sink in group.sinks.iter().filter(|s| stores.contains(&Ident(&s.datastore.value))) {
+                    let entry =
+                        by_dataset.entry((Ident(&sink.datastore.value), Ident(&sink.dataset.value))).or_default();
                     if !entry.iter().any(|(w, g, _)| std::ptr::eq(*w, workspace) && *g == &*group.name.value) {
                         entry.push((workspace, &*group.name.value, sink.allows_deprecations()));
                     }
@@ -67,7 +68,7 @@ impl<'m> Consumers<'m> {
 
     /// The dataset groups that sink `store/dataset`, with whether each allows deprecations.
     pub fn of<'s>(&'s self, store: &'s str, dataset: &'s str) -> &'s [Sinking<'m>] {
-        self.by_dataset.get(&(store, dataset)).map_or(&[], |v| &v[..])
+        self.by_dataset.get(&(Ident(store), Ident(dataset))).map_or(&[], |v| &v[..])
     }
 
     /// The owner of a workspace, from its team's declaration in this model.
@@ -108,12 +109,12 @@ impl Finding {
 /// Runs every compat rule over the datastores that exist in base (the rules need a base).
 pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impact>) {
     // Only the sinks on changed datastores matter.
-    let stores: std::collections::HashSet<&str> = diff
+    let stores: std::collections::HashSet<Ident<'_>> = diff
         .changes
         .iter()
         .flat_map(|c| [c.base, c.head])
         .flatten()
-        .filter_map(|d| if let DocRef::Datastore(store) = d { Some(&*store.value.name.value) } else { None })
+        .filter_map(|d| if let DocRef::Datastore(store) = d { Some(Ident(&store.value.name.value)) } else { None })
         .collect();
     let base_consumers = Consumers::new(diff.base, &stores);
     let head_consumers = Consumers::new(diff.head, &stores);
@@ -134,7 +135,22 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impac
             _ => continue,
         };
         match head_store {
+            None if change.kind == ChangeKind::Unreadable => {
+                rules::unreadable_head(&cx, base_store, &mut findings, &mut impacts)
+            }
             None => rules::datastore_removed(&cx, base_store, &mut findings, &mut impacts),
+            // A head file with errors is not compared: what it says is not what its author
+            // meant yet (a merge key, a mistyped field), and its own problem fails the check.
+            // Once it reads cleanly, the next check compares it. One mistake, one problem.
+            Some(head_store) if has_errors(diff.head, head_store.file) => {
+                for dataset in &base_store.datasets {
+                    impacts.push(Impact {
+                        dataset: format!("{}/{}", base_store.name, dataset.name),
+                        change: "not compared".into(),
+                        consumers: cx.base_consumers(&base_store.name, &dataset.name),
+                    });
+                }
+            }
             Some(head_store) => {
                 debug_assert!(matches!(change.kind, ChangeKind::Modified | ChangeKind::Moved));
                 rules::datastore_pair(&cx, base_store, head_store, &mut findings, &mut impacts);
@@ -142,6 +158,11 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impac
         }
     }
     (findings.into_iter().map(apply_policy).collect(), impacts)
+}
+
+/// Whether a file of `model` had errors when read (syntax, fields, layout).
+fn has_errors(model: &Model, file: crate::model::FileId) -> bool {
+    model.files[file.0 as usize].parsed.problems.iter().any(|p| p.rule.default_severity() == Severity::Error)
 }
 
 fn added_impacts(store: &Placed<Datastore>) -> Vec<Impact> {
@@ -160,6 +181,12 @@ fn apply_policy(finding: Finding) -> Problem {
     let Finding { mut problem, consumers, certain } = finding;
     problem.affected = consumers.iter().map(|c| format!("Workspace {}", c.workspace)).collect();
     problem.affected.dedup();
+    if consumers.is_empty() && problem.rule == crate::rules::Rule::CompatHeadUnreadable {
+        // Nobody to warn: the file's own problem already fails the check.
+        problem.severity = Severity::Info;
+        problem.message.push_str("; no workspace consumes it");
+        return problem;
+    }
     if consumers.is_empty() {
         problem.severity = Severity::Warning;
         problem.message.push_str("; no workspace consumes it, so nothing breaks yet");

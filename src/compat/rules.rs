@@ -3,7 +3,7 @@
 use super::{Consumer, Consumers, Finding, Impact};
 use crate::authz::ChangeSource;
 use crate::diff::Diff;
-use crate::model::{Column, Dataset, Datastore, Name, Placed, Pos, Schema, SpannedList, Str};
+use crate::model::{Column, Dataset, Datastore, Name, Placed, Pos, Schema, SpannedList, Str, same_ident};
 use crate::problem::{Location, Problem};
 use crate::rules::Rule;
 use crate::validate::Paths;
@@ -27,7 +27,7 @@ impl Cx<'_, '_> {
     }
 
     /// The consumers of a base dataset, as recorded in the base.
-    fn base_consumers(&self, store: &str, dataset: &str) -> Vec<Consumer> {
+    pub(super) fn base_consumers(&self, store: &str, dataset: &str) -> Vec<Consumer> {
         self.base.of(store, dataset).iter().map(|(w, g, _)| self.base.consumer(w, g, self.source)).collect()
     }
 }
@@ -107,6 +107,40 @@ pub(super) fn unreadable_base(cx: &Cx<'_, '_>, head: &Placed<Datastore>, finding
     findings.push(Finding { problem, consumers, certain: false });
 }
 
+/// A datastore of the base that the head lost to a file it could not parse (the file still
+/// has its path, or names it): unreadable, not removed. Like `unreadable_base`, its consumers
+/// must approve, since nothing can be compared; no removal and no column findings cascade.
+pub(super) fn unreadable_head(
+    cx: &Cx<'_, '_>,
+    store: &Placed<Datastore>,
+    findings: &mut Vec<Finding>,
+    impacts: &mut Vec<Impact>,
+) {
+    let mut consumers = Vec::new();
+    for dataset in &store.datasets {
+        let dataset_consumers = cx.base_consumers(&store.name, &dataset.name);
+        impacts.push(Impact {
+            dataset: format!("{}/{}", store.name, dataset.name),
+            change: "unreadable".into(),
+            consumers: dataset_consumers.clone(),
+        });
+        add_new(&mut consumers, dataset_consumers);
+    }
+    let path = cx.diff.base.path(store.file);
+    let message = format!(
+        "datastore `{}` is in a file that could not be read in the head ({path} has errors there), so its schema changes cannot be checked",
+        store.name
+    );
+    let problem = Problem::new(
+        Rule::CompatHeadUnreadable,
+        message,
+        Some(base_location(cx, store, store.name.span.value)),
+        cx.base_paths().datastore(store),
+    )
+    .help("Fix the file's own problem first; the next check compares the datastore, or asks its consumers to approve.");
+    findings.push(Finding { problem, consumers, certain: false });
+}
+
 pub(super) fn datastore_pair(
     cx: &Cx<'_, '_>,
     base: &Placed<Datastore>,
@@ -121,7 +155,8 @@ pub(super) fn datastore_pair(
         newly_deprecated(cx, head, &datasets, deprecation.span.key, format!("datastore `{}`", head.name), findings);
     }
     for base_dataset in &base.datasets {
-        let Some(head_dataset) = head.datasets.iter().find(|d| d.name.value == base_dataset.name.value) else {
+        let Some(head_dataset) = head.datasets.iter().find(|d| same_ident(&d.name.value, &base_dataset.name.value))
+        else {
             let consumers = cx.base_consumers(&base.name, &base_dataset.name);
             impacts.push(Impact {
                 dataset: format!("{}/{}", base.name, base_dataset.name),
@@ -159,7 +194,7 @@ pub(super) fn datastore_pair(
         });
     }
     for head_dataset in &head.datasets {
-        if !base.datasets.iter().any(|d| d.name.value == head_dataset.name.value) {
+        if !base.datasets.iter().any(|d| same_ident(&d.name.value, &head_dataset.name.value)) {
             impacts.push(Impact::added(head, head_dataset));
         }
     }
@@ -239,7 +274,7 @@ fn dataset_pair(
     };
     keys(cx, head_store, head, base_schema, head_schema, &mut found);
     for base_column in &base_schema.columns {
-        match head_schema.columns.iter().find(|c| c.name.value == base_column.name.value) {
+        match head_schema.columns.iter().find(|c| same_ident(&c.name.value, &base_column.name.value)) {
             None => {
                 let was = base_location(cx, base_store, base_column.name.span.value);
                 let message = format!(
@@ -261,7 +296,7 @@ fn dataset_pair(
         }
     }
     for head_column in &head_schema.columns {
-        let is_new = !base_schema.columns.iter().any(|c| c.name.value == head_column.name.value);
+        let is_new = !base_schema.columns.iter().any(|c| same_ident(&c.name.value, &head_column.name.value));
         if is_new && !head_column.is_nullable() {
             let message = format!(
                 "column `{}` was added to dataset `{}/{}` as NOT NULL",
@@ -309,8 +344,9 @@ fn keys(
             "Keep the partitioning; publish a dataset partitioned the new way instead.",
         ),
     ] {
+        // Key columns are SQL identifiers: `ID` is `id`.
         let names = |k: &Option<crate::model::SpannedList<crate::model::Str>>| -> Vec<String> {
-            k.as_ref().map(|k| k.value.iter().map(|n| n.to_string()).collect()).unwrap_or_default()
+            k.as_ref().map(|k| k.value.iter().map(|n| n.to_ascii_lowercase()).collect()).unwrap_or_default()
         };
         if names(base_key) != names(head_key) {
             let pos = head_key.as_ref().map_or(head.columns.span.key, |k| k.span.key);

@@ -146,6 +146,9 @@ struct Fields<'n, 'a> {
     /// For each known field, the index of its entry (`NONE` when absent): looked up once
     /// when the mapping is opened, not by comparing keys at every `get`.
     slots: [u16; MAX_FIELDS],
+    /// The mapping has a merge key (`<<`), already reported: the fields it meant to bring are
+    /// not reported missing again.
+    merges: bool,
 }
 
 const MAX_FIELDS: usize = 16;
@@ -189,8 +192,19 @@ impl Decoder<'_> {
         };
         debug_assert!(known.len() <= MAX_FIELDS);
         let mut slots = [NONE; MAX_FIELDS];
+        let mut merges = false;
         for (index, entry) in entries.iter().enumerate() {
-            if let Some(slot) = known.iter().position(|k| *k == entry.key) {
+            if entry.key == "<<" {
+                merges = true;
+                self.report_help(
+                    Rule::FieldUnknown,
+                    entry.key_pos,
+                    format!(
+                        "merge keys (`<<`) are not supported in a model, so the fields of this {what} are not merged in"
+                    ),
+                    "Write the fields out; an alias of a whole value (`columns: *common`) works.".into(),
+                );
+            } else if let Some(slot) = known.iter().position(|k| *k == entry.key) {
                 // Keys are unique (the YAML builder keeps the first of duplicates).
                 slots[slot] = u16::try_from(index).unwrap_or(NONE);
             } else {
@@ -207,12 +221,12 @@ impl Decoder<'_> {
                 self.report_help(Rule::FieldUnknown, entry.key_pos, message, help);
             }
         }
-        Some(Fields { pos: node.pos, entries, what, known, slots })
+        Some(Fields { pos: node.pos, entries, what, known, slots, merges })
     }
 
     fn required<'n, 'a>(&mut self, fields: &Fields<'n, 'a>, key: &str) -> Option<&'n Entry<'a>> {
         let entry = fields.get(key);
-        if entry.is_none() {
+        if entry.is_none() && !fields.merges {
             self.report(
                 Rule::FieldMissing,
                 fields.pos,

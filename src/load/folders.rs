@@ -64,6 +64,7 @@ pub fn summarize(parsed: &ParsedFile, local: Vec<Problem>) -> ParsedFile {
         documents,
         problems: parsed.problems.clone(),
         cached_local: Some(local),
+        salvaged: parsed.salvaged.clone(),
         bytes: parsed.bytes,
         text: parsed.text,
     }

@@ -542,6 +542,12 @@ fn parse_text(bytes: &[u8], place: decode::Place, options: &Options) -> ParsedFi
         }
     };
     let parsed = yaml::parse(text, options.limits);
+    // Errors that abandon a document lose its objects; keep the names it seems to define.
+    let lost = parsed
+        .errors
+        .iter()
+        .any(|e| matches!(e.kind, yaml::ErrorKind::Syntax | yaml::ErrorKind::AliasLimit | yaml::ErrorKind::TooDeep));
+    let salvaged = if lost { salvage_names(text) } else { Vec::new() };
     let mut problems: Vec<FileProblem> = parsed
         .errors
         .into_iter()
@@ -579,7 +585,19 @@ fn parse_text(bytes: &[u8], place: decode::Place, options: &Options) -> ParsedFi
         parsed.documents.iter().take(take).filter_map(|node| decode::document(&mut problems, node, place)).collect();
     problems.sort_by_key(|p| p.pos);
     limit_problems(&mut problems, options.max_file_problems);
-    ParsedFile { documents, problems, cached_local: None, bytes: 0, text: true }
+    ParsedFile { documents, problems, cached_local: None, salvaged, bytes: 0, text: true }
+}
+
+/// The values of top-level `name:` lines (a document's own name), at most a thousand: what a
+/// file that could not be parsed seems to define.
+fn salvage_names(text: &str) -> Vec<crate::model::Str> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("name:"))
+        .map(|rest| rest.split('#').next().unwrap_or_default().trim().trim_matches(['"', '\'']))
+        .filter(|name| !name.is_empty())
+        .take(1000)
+        .map(crate::model::Str::from)
+        .collect()
 }
 
 /// Keeps the first `max` problems of a file (in file order) and counts the rest in one more.

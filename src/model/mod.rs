@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub use column_type::{ColumnType, TYPE_NAMES, TypeError};
 pub use objects::*;
 pub use span::{Pos, Span, Spanned};
+pub use text::{Ident, same_ident};
 
 /// Index of a file in `Model::files`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +57,10 @@ pub struct ParsedFile {
     /// Whether the bytes were accepted as model text: a regular file within the size limit,
     /// UTF-8 without NUL bytes. Excerpts in reports are only ever taken from such files.
     pub text: bool,
+    /// For a file whose YAML could not be parsed (documents were lost), the names its
+    /// top-level `name:` lines give: references to them are not reported as unknown, since the
+    /// broken file's own problem explains them. Empty for every readable file.
+    pub salvaged: Vec<Str>,
     /// For a summarized file (from the folder cache): its datastores hold only what the
     /// global rules need, and these are their local problems, with object paths from the
     /// datastore down. `None` for a fully read file.

@@ -10,6 +10,35 @@ use std::fmt;
 #[serde(transparent)]
 pub struct Str(compact_str::CompactString);
 
+/// A SQL identifier as a key: datastores, datasets, columns, workspaces and dataset groups
+/// are SQL identifiers, which databases fold to one case, so `Payments` and `payments` are one
+/// name everywhere (uniqueness, references, diff). Compares and hashes without ASCII case,
+/// without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct Ident<'a>(pub &'a str);
+
+impl PartialEq for Ident<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Ident<'_> {}
+
+impl std::hash::Hash for Ident<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for byte in self.0.bytes() {
+            state.write_u8(byte.to_ascii_lowercase());
+        }
+        state.write_u8(0xff);
+    }
+}
+
+/// Whether two SQL identifiers name the same thing (see `Ident`).
+pub fn same_ident(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
 impl Str {
     pub fn as_str(&self) -> &str {
         self.0.as_str()

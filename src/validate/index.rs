@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use crate::model::{
-    Container, CredentialStore, Dataset, Datastore, Declaration, GovernanceZone, LocationTree, Model, Placed, Platform,
-    Team, Vendor, Workspace,
+    Container, CredentialStore, Dataset, Datastore, Declaration, GovernanceZone, Ident, LocationTree, Model, Placed,
+    Platform, Team, Vendor, Workspace, same_ident,
 };
 
 /// Datastores with at most this many datasets are searched by scanning, which for the usual
@@ -27,12 +27,15 @@ pub struct Index<'m> {
     pub zones: HashMap<&'m str, &'m Placed<GovernanceZone>>,
     /// Team definitions by zone and team folder names.
     pub teams: HashMap<(&'m str, &'m str), &'m Placed<Team>>,
-    /// The first datastore of each name.
-    pub datastores: HashMap<&'m str, &'m Placed<Datastore>>,
+    /// The first datastore of each name (SQL identifiers: case does not count).
+    datastores: HashMap<Ident<'m>, &'m Placed<Datastore>>,
     /// The first workspace of each name.
-    pub workspaces: HashMap<&'m str, &'m Placed<Workspace>>,
+    pub workspaces: HashMap<Ident<'m>, &'m Placed<Workspace>>,
     /// Datasets by name, for the datastores with many of them; others are scanned.
-    big_datastores: HashMap<&'m str, HashMap<&'m str, &'m Dataset>>,
+    big_datastores: HashMap<Ident<'m>, HashMap<Ident<'m>, &'m Dataset>>,
+    /// Names that files which could not be parsed seem to define (`ParsedFile::salvaged`): a
+    /// reference to one of them is not reported, since the broken file's own problem explains it.
+    pub salvaged: std::collections::HashSet<Ident<'m>>,
 }
 
 impl<'m> Index<'m> {
@@ -49,6 +52,7 @@ impl<'m> Index<'m> {
             datastores: HashMap::with_capacity(model.datastores.len()),
             workspaces: HashMap::with_capacity(model.workspaces.len()),
             big_datastores: HashMap::new(),
+            salvaged: model.files.iter().flat_map(|f| f.parsed.salvaged.iter().map(|n| Ident(n))).collect(),
         };
         if let Some(eco) = model.ecosystem() {
             for vendor in &eco.vendors {
@@ -88,30 +92,41 @@ impl<'m> Index<'m> {
             }
         }
         for store in &model.datastores {
-            if index.datastores.contains_key(&*store.name.value) {
+            let key = Ident(&store.name.value);
+            if index.datastores.contains_key(&key) {
                 continue;
             }
-            index.datastores.insert(&store.name, store);
+            index.datastores.insert(key, store);
             if store.datasets.len() > SCAN_LIMIT {
                 let mut by_name = HashMap::with_capacity(store.datasets.len());
                 for dataset in &store.datasets {
-                    by_name.entry(&*dataset.name.value).or_insert(dataset);
+                    by_name.entry(Ident(&dataset.name.value)).or_insert(dataset);
                 }
-                index.big_datastores.insert(&store.name, by_name);
+                index.big_datastores.insert(key, by_name);
             }
         }
         for workspace in &model.workspaces {
-            index.workspaces.entry(&workspace.name).or_insert(workspace);
+            index.workspaces.entry(Ident(&workspace.name.value)).or_insert(workspace);
         }
         index
     }
 
-    /// The first dataset named `dataset` of the first datastore named `store`.
+    /// The first datastore named `name`, whatever its case.
+    pub fn datastore(&self, name: &str) -> Option<&'m Placed<Datastore>> {
+        self.datastores.get(&Ident(name)).copied()
+    }
+
+    /// The names of the datastores (for suggestions).
+    pub fn datastore_names(&self) -> impl Iterator<Item = &'m str> + '_ {
+        self.datastores.keys().map(|k| k.0)
+    }
+
+    /// The first dataset named `dataset` of the first datastore named `store`, whatever their case.
     pub fn dataset(&self, store: &str, dataset: &str) -> Option<&'m Dataset> {
-        if let Some(by_name) = self.big_datastores.get(store) {
-            return by_name.get(dataset).copied();
+        if let Some(by_name) = self.big_datastores.get(&Ident(store)) {
+            return by_name.get(&Ident(dataset)).copied();
         }
-        self.datastores.get(store)?.datasets.iter().find(|d| &*d.name.value == dataset)
+        self.datastore(store)?.datasets.iter().find(|d| same_ident(&d.name.value, dataset))
     }
 
     /// The team declaration in the zone definition, if both exist.

@@ -66,7 +66,7 @@ fn capture(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
 fn schema(cx: &mut Ctx<'_>, store: &Placed<Datastore>, dataset: &Dataset) {
     let Some(schema) = &dataset.schema else { return };
     let columns = &schema.columns.value;
-    let find = |name: &str| columns.iter().find(|c| &*c.name.value == name);
+    let find = |name: &str| columns.iter().find(|c| crate::model::same_ident(&c.name.value, name));
     for (list, what) in [(&schema.primary_key, "primary-key"), (&schema.partition_by, "partition")] {
         for key in list.iter().flat_map(|l| &l.value) {
             match find(&key.value) {

@@ -195,7 +195,7 @@ fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, cons
         .collect();
     for group in &workspace.dataset_groups {
         for sink in &group.sinks {
-            let Some(store) = index.datastores.get(&*sink.datastore.value) else { continue };
+            let Some(store) = index.datastore(&sink.datastore.value) else { continue };
             let Some(dataset) = index.dataset(&sink.datastore, &sink.dataset) else { continue };
             if let Some(producer_zone) = index.zones.get(&*store.scope.zone) {
                 for (key, location) in &locations {

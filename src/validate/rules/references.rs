@@ -78,17 +78,12 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                 unknown(cx, workspace.file, platform, "platform", index.platforms.keys().copied(), path);
             }
             for sink in &group.sinks {
-                match index.datastores.get(&*sink.datastore.value) {
+                match index.datastore(&sink.datastore.value) {
+                    // A file that could not be parsed seems to define it: its problem says why.
+                    None if index.salvaged.contains(&crate::model::Ident(&sink.datastore.value)) => {}
                     None => {
                         let path = cx.paths.sink(workspace, group, sink);
-                        unknown(
-                            cx,
-                            workspace.file,
-                            &sink.datastore,
-                            "datastore",
-                            index.datastores.keys().copied(),
-                            path,
-                        );
+                        unknown(cx, workspace.file, &sink.datastore, "datastore", index.datastore_names(), path);
                         if let Some(unread) = &unread {
                             let last = cx.problems.len() - 1;
                             cx.problems[last].help = Some(format!(
@@ -200,7 +195,7 @@ pub(super) fn capture(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
     }
     if let Some(topics) = &capture.topics {
         for (dataset, _) in &topics.value.0 {
-            if !store.datasets.iter().any(|d| d.name.value == dataset.value) {
+            if !store.datasets.iter().any(|d| crate::model::same_ident(&d.name.value, &dataset.value)) {
                 let path = cx.paths.datastore(store);
                 unknown(cx, store.file, dataset, "dataset", store.datasets.iter().map(|d| &*d.name.value), path);
             }

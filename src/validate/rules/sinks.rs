@@ -10,7 +10,7 @@ pub(super) fn sinks(cx: &mut Ctx<'_>) {
     for workspace in &model.workspaces {
         for group in &workspace.dataset_groups {
             for sink in &group.sinks {
-                let Some(store) = index.datastores.get(&*sink.datastore.value) else { continue };
+                let Some(store) = index.datastore(&sink.datastore.value) else { continue };
                 let Some(dataset) = index.dataset(&sink.datastore, &sink.dataset) else {
                     continue;
                 };
@@ -40,7 +40,14 @@ pub(super) fn sinks(cx: &mut Ctx<'_>) {
                     let path = cx.paths.sink(workspace, group, sink);
                     cx.report(rule, workspace.file, sink.span.value, message, path).help = Some(help.into());
                 }
-                if workspace.is_production() && !store.is_production() {
+                // A datastore whose file has errors may have meant `production` (a mistyped
+                // `productionStatus` reads as not production): its file's problem says enough.
+                let store_unclear = cx.model.files[store.file.0 as usize]
+                    .parsed
+                    .problems
+                    .iter()
+                    .any(|p| p.rule.default_severity() == crate::problem::Severity::Error);
+                if workspace.is_production() && !store.is_production() && !store_unclear {
                     let message = format!(
                         "production workspace `{}` consumes datastore `{}`, which is not production",
                         workspace.name, store.name
