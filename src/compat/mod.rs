@@ -98,11 +98,15 @@ pub(crate) struct Finding {
     /// `false` when the change could not be compared, so it only may break them (its help then
     /// asks for their approval itself).
     pub certain: bool,
+    /// Whether the affected owners' approval makes the change acceptable. Not for a
+    /// deprecation under sinks that never allow one: those sinks fail lint (`sink.deprecated`)
+    /// whoever approved, so the consumers must change them instead.
+    pub approvable: bool,
 }
 
 impl Finding {
     pub fn breaking(problem: Problem, consumers: Vec<Consumer>) -> Finding {
-        Finding { problem, consumers, certain: true }
+        Finding { problem, consumers, certain: true, approvable: true }
     }
 }
 
@@ -178,7 +182,7 @@ impl Impact {
 
 /// Decides a breaking change's severity from who it affects and who approved.
 fn apply_policy(finding: Finding) -> Problem {
-    let Finding { mut problem, consumers, certain } = finding;
+    let Finding { mut problem, consumers, certain, approvable } = finding;
     problem.affected = consumers.iter().map(|c| format!("Workspace {}", c.workspace)).collect();
     problem.affected.dedup();
     if consumers.is_empty() && problem.rule == crate::rules::Rule::CompatHeadUnreadable {
@@ -190,6 +194,18 @@ fn apply_policy(finding: Finding) -> Problem {
     if consumers.is_empty() {
         problem.severity = Severity::Warning;
         problem.message.push_str("; no workspace consumes it, so nothing breaks yet");
+        return problem;
+    }
+    if !approvable {
+        problem.severity = Severity::Error;
+        let broken: Vec<String> = consumers
+            .iter()
+            .map(|c| format!("workspace {} (team {}, owner {})", c.workspace, c.team, c.owner))
+            .collect();
+        problem.message.push_str(&format!("; this breaks {}", dedup(broken).join(", ")));
+        if consumers.iter().all(|c| c.approved_by.is_some()) {
+            problem.message.push_str(" (their owners approved, but approval cannot change what their sinks accept)");
+        }
         return problem;
     }
     if consumers.iter().all(|c| c.approved_by.is_some()) {

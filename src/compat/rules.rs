@@ -104,7 +104,7 @@ pub(super) fn unreadable_base(cx: &Cx<'_, '_>, head: &Placed<Datastore>, finding
         cx.head_paths().datastore(head),
     )
     .help("Have the owner of every affected workspace approve this change, which cannot be compared; keep schema changes for a later pull request, where they are checked.");
-    findings.push(Finding { problem, consumers, certain: false });
+    findings.push(Finding { certain: false, ..Finding::breaking(problem, consumers) });
 }
 
 /// A datastore of the base that the head lost to a file it could not parse (the file still
@@ -138,7 +138,7 @@ pub(super) fn unreadable_head(
         cx.base_paths().datastore(store),
     )
     .help("Fix the file's own problem first; the next check compares the datastore, or asks its consumers to approve.");
-    findings.push(Finding { problem, consumers, certain: false });
+    findings.push(Finding { certain: false, ..Finding::breaking(problem, consumers) });
 }
 
 pub(super) fn datastore_pair(
@@ -227,9 +227,11 @@ fn newly_deprecated(
         _ => cx.head_paths().datastore(store),
     };
     let problem = Problem::new(Rule::CompatDeprecatedInUse, message, at_head(cx, store, pos), path)
-        .help("Ask the consumers to move off it, or to accept deprecations with `deprecationsAllowed: allowed`.")
+        .help(
+            "The consumers must change their sinks first, in this change or an earlier one: set `deprecationsAllowed: allowed` on them, or move to a replacement. An approval alone cannot make this pass, since those sinks would then fail lint (sink.deprecated).",
+        )
         .detail(what);
-    findings.push(Finding::breaking(problem, consumers));
+    findings.push(Finding { approvable: false, ..Finding::breaking(problem, consumers) });
 }
 
 fn dataset_pair(
