@@ -20,7 +20,10 @@ pub fn render(report: &Report, sources: &Sources<'_>, color: bool) -> String {
     for note in &report.notes {
         let _ = writeln!(out, "{}: {}", paint(Style::new().bold(), "note"), printable(note));
     }
-    if !report.notes.is_empty() && !report.problems.is_empty() {
+    if let Some(check) = &report.check {
+        summary(&mut out, check, &paint);
+    }
+    if (!report.notes.is_empty() || report.check.is_some()) && !report.problems.is_empty() {
         out.push('\n');
     }
     let renderer = if color { Renderer::styled() } else { Renderer::plain() };
@@ -42,6 +45,52 @@ pub fn render(report: &Report, sources: &Sources<'_>, color: bool) -> String {
     };
     let _ = writeln!(out, "{}", paint(style, &summary));
     out
+}
+
+/// Most changed objects and consumed datasets listed in the text summary; the Markdown and
+/// JSON reports hold all of them.
+const MAX_SUMMARY_LINES: usize = 20;
+
+/// What the change does and whom it affects, one line each, above the problems.
+fn summary(out: &mut String, check: &super::CheckSummary, paint: &dyn Fn(Style, &str) -> String) {
+    let bold = Style::new().bold();
+    if !check.changes.is_empty() {
+        let _ = writeln!(out, "{}", paint(bold, "changes:"));
+        for change in check.changes.iter().take(MAX_SUMMARY_LINES) {
+            let mut line = format!("  {} {} ({})", change.object, change.verb, change.scope);
+            if !change.details.is_empty() {
+                let shown: Vec<&str> = change.details.iter().take(4).map(String::as_str).collect();
+                line.push_str(": ");
+                line.push_str(&shown.join("; "));
+                if change.details.len() > 4 {
+                    line.push_str(&format!("; and {} more", change.details.len() - 4));
+                }
+            }
+            let _ = writeln!(out, "{}", printable(&line));
+        }
+        if check.changes.len() > MAX_SUMMARY_LINES {
+            let _ = writeln!(out, "  … and {} more changed objects", check.changes.len() - MAX_SUMMARY_LINES);
+        }
+    }
+    let consumed: Vec<_> = check.impact.iter().filter(|i| !i.consumers.is_empty()).collect();
+    if !consumed.is_empty() {
+        let _ = writeln!(out, "{}", paint(bold, "impact:"));
+        for item in consumed.iter().take(MAX_SUMMARY_LINES) {
+            let consumers: Vec<String> = item
+                .consumers
+                .iter()
+                .map(|c| {
+                    let approved = c.approved_by.as_ref().map(|a| format!(", approved by {a}")).unwrap_or_default();
+                    format!("{}/{} (team {}, owner {}{approved})", c.workspace, c.group, c.team, c.owner)
+                })
+                .collect();
+            let line = format!("  {} ({}) → {}", item.dataset, item.change, consumers.join("; "));
+            let _ = writeln!(out, "{}", printable(&line));
+        }
+        if consumed.len() > MAX_SUMMARY_LINES {
+            let _ = writeln!(out, "  … and {} more consumed datasets", consumed.len() - MAX_SUMMARY_LINES);
+        }
+    }
 }
 
 fn render_problem(
