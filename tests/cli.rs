@@ -292,3 +292,22 @@ fn change_source_flags_are_validated_before_anything_is_read() {
         assert!(message.contains(says), "{flag} {value:?}: {message}");
     }
 }
+
+#[test]
+fn the_example_ecosystem_owner_can_change_it_from_a_feature_branch() {
+    let repo = crate::support::new_repo();
+    crate::support::copy_dir(&fixture("acme"), repo.path());
+    crate::support::commit_all(repo.path(), "acme");
+    let path = repo.path().join("ecosystem.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace("The acme data ecosystem:", "The Acme data ecosystem:");
+    std::fs::write(&path, text).unwrap();
+    crate::support::commit_all(repo.path(), "reword the ecosystem's documentation");
+    // A pull request from a feature branch of the model repository, by a member of the owner team.
+    let args = ["check", "--base", "HEAD~1", "--as-repo", "acme/model@reword-docs", "--author", "sam"];
+    let output = datasurface(repo.path(), &[&args[..], &["--as-team", "acme/data-platform"]].concat());
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    // The same change by someone outside that team is refused.
+    let output = datasurface(repo.path(), &args);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).contains("error[authz.unauthorized]"), "{}", stdout(&output));
+}

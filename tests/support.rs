@@ -97,3 +97,17 @@ pub fn problem_lines(json: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Validates `instance` against the JSON Schema at `tests/data/<schema>` (any draft, by its
+/// `$schema`), with boon, a maintained validator in Rust; the error lists what failed where.
+pub fn validate_json(schema: &str, instance: &serde_json::Value) -> Result<(), String> {
+    let path = repo_root().join("tests/data").join(schema);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema_json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let url = format!("file://{}", path.display());
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.add_resource(&url, schema_json).unwrap();
+    let index = compiler.compile(&url, &mut schemas).unwrap_or_else(|e| panic!("{schema} does not compile: {e}"));
+    schemas.validate(instance, index).map_err(|e| format!("{e:#}"))
+}
