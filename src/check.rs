@@ -5,18 +5,64 @@
 use crate::authz::{self, ChangeSource};
 use crate::diff::{self, ChangeKind, DocChange, DocRef};
 use crate::load::{self, GitRepo, ParseCache, Snapshot};
+
 use crate::report::{ChangeLine, CheckSummary, FileDiff, Report};
 use crate::validate::{self, Paths};
 
-/// Everything a check needs.
-pub struct CheckConfig<'a> {
-    pub repo: &'a GitRepo,
-    pub base: &'a str,
-    pub head: &'a str,
-    /// The model root inside the repository (`""` for the root).
-    pub root: &'a str,
+/// Everything a check needs: the two sides, who makes the change, and the load limits.
+pub struct CheckConfig {
+    pub base: Side,
+    pub head: Side,
     pub source: ChangeSource,
     pub load: load::Options,
+}
+
+/// One side of a check: the model root to read, how to name it, and its commit when known.
+pub struct Side {
+    pub snapshot: Snapshot,
+    /// `main`, `HEAD~1`, or the folder.
+    pub label: String,
+    /// The full commit id, for reports.
+    pub commit: Option<String>,
+}
+
+impl Side {
+    /// The model root `root` (from the repository root) at revision `rev` of `repo`.
+    pub fn revision(repo: &GitRepo, rev: &str, root: &str) -> Result<Side, load::Error> {
+        Ok(Side { snapshot: repo.snapshot(rev, root)?, label: rev.to_string(), commit: repo.resolve(rev).ok() })
+    }
+
+    /// A model root folder on disk; `prefix` is the model root's path from the repository
+    /// root for reports (the same for both sides of a check of two folders).
+    pub fn folder(path: &std::path::Path, prefix: &str) -> Result<Side, load::Error> {
+        let root = match load::Snapshot::folder(path)? {
+            Snapshot::Folder { root, .. } => root,
+            _ => unreachable!("Snapshot::folder makes a folder snapshot"),
+        };
+        Ok(Side {
+            snapshot: Snapshot::Folder { root, prefix: prefix.to_string() },
+            label: path.display().to_string(),
+            commit: None,
+        })
+    }
+}
+
+impl CheckConfig {
+    /// A check of two revisions of one repository.
+    pub fn revisions(
+        repo: &GitRepo,
+        (base, head): (&str, &str),
+        root: &str,
+        source: ChangeSource,
+        load: load::Options,
+    ) -> Result<CheckConfig, load::Error> {
+        Ok(CheckConfig {
+            base: Side::revision(repo, base, root)?,
+            head: Side::revision(repo, head, root)?,
+            source,
+            load,
+        })
+    }
 }
 
 /// The report, the two snapshots for rendering source snippets, and the two models.
@@ -32,15 +78,15 @@ pub struct CheckOutput {
 const MAX_DIFF_FILES: usize = 40;
 const MAX_DIFF_FILE_BYTES: usize = 256 * 1024;
 
-pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput, load::Error> {
-    let base_snapshot = config.repo.snapshot(config.base, config.root)?;
-    let head_snapshot = config.repo.snapshot(config.head, config.root)?;
+pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, load::Error> {
+    let CheckConfig { base: base_side, head: head_side, source, load: options } = config;
+    let (base_snapshot, head_snapshot) = (base_side.snapshot, head_side.snapshot);
     let mut timer = crate::timing::Timer::new();
     // Team folders that differ between base and head are read file by file on both sides,
     // since diff compares their documents; the others may come from folder summaries.
     let full = changed_folders(&base_snapshot, &head_snapshot)?;
-    let head = load::load_planned(&head_snapshot, &config.load, cache, &full)?;
-    let base = load::load_planned(&base_snapshot, &config.load, cache, &full)?;
+    let head = load::load_planned(&head_snapshot, &options, cache, &full)?;
+    let base = load::load_planned(&base_snapshot, &options, cache, &full)?;
     timer.mark("load both");
 
     let lint = validate::lint_detailed(&head);
@@ -49,7 +95,7 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
     timer.mark("lint head");
     let diff = diff::diff(&base, &head);
     timer.mark("diff");
-    let source = &config.source;
+    let source = &source;
     let mut notes = Vec::new();
     let first_commit = authz::is_first_commit(&base);
     // Every changed byte under the model root needs its scope's owner, not only the objects.
@@ -71,23 +117,31 @@ pub fn check(config: &CheckConfig<'_>, cache: &ParseCache) -> Result<CheckOutput
         "{} model {} changed between {} and {}; change source: {}.",
         diff.changes.len(),
         if diff.changes.len() == 1 { "object" } else { "objects" },
-        config.base,
-        config.head,
+        base_side.label,
+        head_side.label,
         source.describe()
     ));
 
     let summary = CheckSummary {
-        base_rev: config.base.to_string(),
-        head_rev: config.head.to_string(),
-        base_commit: config.repo.resolve(config.base).ok(),
-        head_commit: config.repo.resolve(config.head).ok(),
+        base_rev: base_side.label.clone(),
+        head_rev: head_side.label.clone(),
+        base_commit: base_side.commit.clone(),
+        head_commit: head_side.commit.clone(),
         source: source.describe(),
         changes: diff.changes.iter().map(change_line).collect(),
         impact,
-        files: file_diffs(&diff.changed_files, (&base_snapshot, &base), (&head_snapshot, &head), &config.load),
+        files: file_diffs(&diff.changed_files, (&base_snapshot, &base), (&head_snapshot, &head), &options),
     };
     let root = Paths::new(&head).ecosystem().remove(0);
-    let report = Report { command: "check", root, problems, files: head.files.len(), notes, check: Some(summary) };
+    let report = Report {
+        command: "check",
+        root,
+        problems,
+        files: head.files.len(),
+        notes,
+        check: Some(summary),
+        fail_on: crate::problem::Severity::Error,
+    };
     drop(diff);
     Ok(CheckOutput { report, base: base_snapshot, head: head_snapshot, base_model: base, head_model: head })
 }

@@ -40,6 +40,11 @@ pub enum Command {
     /// Write a synthetic, lint-clean model for benchmarks: a folder, or a git repository (--git)
     /// with tags `base` and `head` where head makes --change.
     Generate(GenerateArgs),
+    /// Print a completion script for a shell (`datasurface completions bash > ~/.local/share/bash-completion/completions/datasurface`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,6 +102,9 @@ pub struct LintArgs {
     /// Read the model from this git revision (branch, tag, SHA, HEAD~1) instead of the files on disk.
     #[arg(long)]
     pub rev: Option<String>,
+    /// The model root inside PATH (with --rev: inside the repository), as for `check --root`.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -106,11 +114,17 @@ pub struct LintArgs {
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The revision the change starts from; ownership is read from here.
-    #[arg(long)]
-    pub base: String,
-    /// The revision with the change.
-    #[arg(long, default_value = "HEAD")]
-    pub head: String,
+    #[arg(long, required_unless_present = "base_dir", conflicts_with = "base_dir")]
+    pub base: Option<String>,
+    /// The revision with the change [default: HEAD].
+    #[arg(long, conflicts_with = "head_dir")]
+    pub head: Option<String>,
+    /// Instead of revisions: the model root as it was, a folder (a checkout of the base, say).
+    #[arg(long, value_name = "DIR", requires = "head_dir")]
+    pub base_dir: Option<PathBuf>,
+    /// With --base-dir: the model root with the change, a folder.
+    #[arg(long, value_name = "DIR", requires = "base_dir")]
+    pub head_dir: Option<PathBuf>,
     /// The git repository (a work tree folder or a bare repository).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
@@ -143,6 +157,32 @@ pub struct OutputArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Write the report to FILE instead of stdout (whole or not at all: written beside, then renamed).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The least severity that fails the run (exit 1).
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Text format: print only the problems (no notes, no change summary, no last line).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Errors fail the run; warnings are reported.
+    Error,
+    /// Errors and warnings fail the run.
+    Warning,
+}
+
+impl FailOn {
+    fn severity(self) -> crate::problem::Severity {
+        match self {
+            FailOn::Error => crate::problem::Severity::Error,
+            FailOn::Warning => crate::problem::Severity::Warning,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -284,6 +324,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Command::Lint(lint) => run_lint(lint, color),
         Command::Check(check) => run_check(check, color),
         Command::Generate(generate) => run_generate(generate),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Args::command(), "datasurface", &mut out);
+            unless_pipe_closed(std::io::stdout().lock().write_all(&out))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -343,13 +390,26 @@ fn load_options(args: &LoadArgs) -> load::Options {
 
 fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
     let mut timer = crate::timing::Timer::new();
+    let root = args.root.as_deref().map(|r| r.trim_matches('/')).filter(|r| !r.is_empty());
     let snapshot = match &args.rev {
         Some(rev) => {
             let repo = load::GitRepo::discover(&args.path)?;
-            let prefix = repo.cwd_prefix.clone();
+            let prefix = match root {
+                Some(root) => join_prefix(&repo.cwd_prefix, root),
+                None => repo.cwd_prefix.clone(),
+            };
             repo.snapshot(rev, &prefix)?
         }
-        None => Snapshot::folder(&model_folder(&args.path)?)?,
+        None => {
+            if is_bare_repository(&args.path) {
+                anyhow::bail!(
+                    "{} is a bare git repository, which has no files to lint: pass --rev REV (for example --rev HEAD)",
+                    args.path.display()
+                );
+            }
+            let path = root.map_or_else(|| args.path.clone(), |root| args.path.join(root));
+            Snapshot::folder(&model_folder(&path)?)?
+        }
     };
     let cache = args.load.parse_cache()?;
     let model = load::load_cached(&snapshot, &load_options(&args.load), &cache)?;
@@ -364,10 +424,18 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
     crate::load::remember_folders(&cache, &model, &lint.fresh_local);
     let problems = lint.problems;
     let root = crate::validate::Paths::new(&model).ecosystem().remove(0);
-    let report = Report { command: "lint", root, problems, files: model.files.len(), notes: Vec::new(), check: None };
+    let report = Report {
+        command: "lint",
+        root,
+        problems,
+        files: model.files.len(),
+        notes: Vec::new(),
+        check: None,
+        fail_on: args.output.fail_on.severity(),
+    };
     let max = args.load.max_file_size;
     let sources = |_: Revision, path: &str| snapshot.excerpt(&model, path, max);
-    let code = emit(&report, args.output.format, &sources, color);
+    let code = emit(&report, &args.output, &sources, color);
     timer.mark("report");
     cache.prune();
     // The process ends here: freeing millions of model objects one by one would only cost time.
@@ -447,18 +515,33 @@ fn change_source(args: &CheckArgs) -> anyhow::Result<crate::authz::ChangeSource>
 fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
     // The change source is checked before the repository is opened.
     let source = change_source(args)?;
-    let repo = load::GitRepo::discover(&args.repo)?;
-    let root = args.root.clone().unwrap_or_else(|| repo.cwd_prefix.clone());
-    let config = crate::check::CheckConfig {
-        repo: &repo,
-        base: &args.base,
-        head: &args.head,
-        root: root.trim_matches('/'),
-        source,
-        load: load_options(&args.load),
+    let options = load_options(&args.load);
+    let config = match (&args.base_dir, &args.head_dir) {
+        (Some(base_dir), Some(head_dir)) => {
+            // Paths in reports are the head's, from its git work tree when it has one; the base
+            // folder is read as if it sat at the same place.
+            let prefix = Snapshot::folder(head_dir)?.prefix().to_string();
+            crate::check::CheckConfig {
+                base: crate::check::Side::folder(base_dir, &prefix)?,
+                head: crate::check::Side::folder(head_dir, &prefix)?,
+                source,
+                load: options,
+            }
+        }
+        _ => {
+            if args.root.is_none() && is_bare_repository(&args.repo) && args.base.is_none() {
+                anyhow::bail!("{} is a bare git repository: pass --base REV", args.repo.display());
+            }
+            let repo = load::GitRepo::discover(&args.repo)?;
+            let root = args.root.clone().unwrap_or_else(|| repo.cwd_prefix.clone());
+            let base = args.base.as_deref().context("--base REV or --base-dir DIR is required")?;
+            let head = args.head.as_deref().unwrap_or("HEAD");
+            crate::check::CheckConfig::revisions(&repo, (base, head), root.trim_matches('/'), source, options)?
+        }
     };
     let cache = args.load.parse_cache()?;
-    let output = crate::check::check(&config, &cache)?;
+    let mut output = crate::check::check(config, &cache)?;
+    output.report.fail_on = args.output.fail_on.severity();
     // Neither side holding a model file means the model root is wrong, not that nothing
     // changed. A head that lost its ecosystem.yaml, or every file, is reported like any other
     // change: authorization and lint say what is wrong with it.
@@ -469,40 +552,79 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
             output.head.describe()
         );
     }
-    let max = config.load.max_file_size;
+    let max = args.load.max_file_size;
     let sources = |revision: Revision, path: &str| match revision {
         Revision::Base => output.base.excerpt(&output.base_model, path, max),
         Revision::Head => output.head.excerpt(&output.head_model, path, max),
     };
-    let code = emit(&output.report, args.output.format, &sources, color);
+    let code = emit(&output.report, &args.output, &sources, color);
     cache.prune();
     // The process ends here: freeing millions of model objects one by one would only cost time.
     std::mem::forget(output);
     code
 }
 
-/// Prints the report in `format` and returns the exit code of its outcome.
-fn emit(report: &Report, format: Format, sources: &report::text::Sources<'_>, color: bool) -> anyhow::Result<ExitCode> {
-    let text = match format {
-        Format::Text => report::text::render(report, sources, color),
-        // The JSON formats are written as they are made: a report may hold a million problems.
-        Format::Json => return finish(report, report::json::write(report, &mut std::io::stdout().lock())),
-        Format::Sarif => return finish(report, report::sarif::write(report, &mut std::io::stdout().lock())),
-        Format::Gitlab => return finish(report, report::gitlab::write(report, &mut std::io::stdout().lock())),
-        Format::Github => report::github::render(report),
-        Format::Markdown => report::markdown::render(report),
-    };
-    finish(report, print(&text))
+/// `prefix/rel`, or `rel` when the prefix is empty.
+fn join_prefix(prefix: &str, rel: &str) -> String {
+    if prefix.is_empty() { rel.to_string() } else { format!("{prefix}/{rel}") }
 }
 
-/// The exit code of the report's outcome, once it was written; a closed pipe (`| head`) is not
-/// an error.
-fn finish(report: &Report, written: std::io::Result<()>) -> anyhow::Result<ExitCode> {
-    unless_pipe_closed(written)?;
+/// Whether `path` is a bare git repository (no work tree to read files from).
+fn is_bare_repository(path: &Path) -> bool {
+    path.join("HEAD").is_file() && path.join("objects").is_dir() && path.join("refs").is_dir()
+}
+
+/// Writes the report in the chosen format to stdout or `--output`, and returns the exit code
+/// of its outcome.
+fn emit(
+    report: &Report,
+    output: &OutputArgs,
+    sources: &report::text::Sources<'_>,
+    color: bool,
+) -> anyhow::Result<ExitCode> {
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        match output.format {
+            Format::Text => {
+                let options = report::text::Options { color, quiet: output.quiet };
+                out.write_all(report::text::render(report, sources, options).as_bytes())
+            }
+            // The JSON formats are written as they are made: a report may hold a million problems.
+            Format::Json => report::json::write(report, out),
+            Format::Sarif => report::sarif::write(report, out),
+            Format::Gitlab => report::gitlab::write(report, out),
+            Format::Github => out.write_all(report::github::render(report).as_bytes()),
+            Format::Markdown => out.write_all(report::markdown::render(report).as_bytes()),
+        }
+    };
+    match &output.output {
+        None => {
+            let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            unless_pipe_closed(write(&mut stdout).and_then(|()| stdout.flush()))?;
+        }
+        Some(path) => write_file(path, write)?,
+    }
     Ok(match report.outcome() {
         report::Outcome::Pass => ExitCode::SUCCESS,
         report::Outcome::Fail => ExitCode::from(1),
     })
+}
+
+/// Writes a file whole or not at all: into a temporary file beside it, then renamed over it.
+fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().with_context(|| format!("--output {}: not a file name", path.display()))?;
+    let temporary = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+        write(&mut file)?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if let Err(error) = result {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(anyhow::anyhow!("writing {}: {error}", path.display()));
+    }
+    Ok(())
 }
 
 /// `Ok` also when the reader of stdout went away (`| head`).

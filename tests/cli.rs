@@ -311,3 +311,113 @@ fn the_example_ecosystem_owner_can_change_it_from_a_feature_branch() {
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     assert!(stdout(&output).contains("error[authz.unauthorized]"), "{}", stdout(&output));
 }
+
+#[test]
+fn output_goes_to_a_file_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.json");
+    let output = datasurface(
+        &fixture("lint/field.unknown"),
+        &["lint", ".", "--format", "json", "--output", file.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "nothing on stdout");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "fail");
+    // A folder that does not exist: exit 2 and no file, not half of one.
+    let missing = dir.path().join("no/such/folder/report.json");
+    let output = datasurface(&fixture("lint/field.unknown"), &["lint", ".", "-o", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("writing"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only report.json, no temporary file");
+}
+
+#[test]
+fn fail_on_warning_and_quiet() {
+    // capture.kafka-only holds warnings only.
+    let case = fixture("lint/capture.kafka-only");
+    assert_eq!(datasurface(&case, &["lint", "."]).status.code(), Some(0));
+    let output = datasurface(&case, &["lint", ".", "--fail-on", "warning", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["outcome"], "fail");
+    let quiet = stdout(&datasurface(&case, &["lint", ".", "--quiet"]));
+    assert!(quiet.contains("warning[capture.kafka-only]") && !quiet.contains("datasurface lint:"), "{quiet}");
+    let clean = datasurface(&repo_root(), &["lint", "fixtures/acme", "-q"]);
+    assert_eq!((clean.status.code(), stdout(&clean)), (Some(0), String::new()));
+}
+
+#[test]
+fn shell_completions_are_printed() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = datasurface(&repo_root(), &["completions", shell]);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = stdout(&output);
+        assert!(script.contains("datasurface") && script.contains("max-file-size"), "{shell}: {script}");
+    }
+}
+
+#[test]
+fn lint_takes_a_root_inside_a_folder_or_a_revision() {
+    let output = datasurface(&repo_root(), &["lint", ".", "--root", "fixtures/acme"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let repo = crate::support::new_repo();
+    crate::support::copy_dir(&fixture("lint/field.unknown"), &repo.path().join("models/lint"));
+    crate::support::commit_all(repo.path(), "model in a subfolder");
+    let output = datasurface(repo.path(), &["lint", "--rev", "HEAD", "--root", "models/lint", "--format", "json"]);
+    assert_eq!(
+        crate::support::problem_lines(&stdout(&output)),
+        vec!["field.unknown models/lint/zones/z/teams/producers/store.yaml:11:36"]
+    );
+}
+
+#[test]
+fn two_folders_are_checked_like_two_revisions() {
+    let case = fixture("scenarios/compat.column-removed");
+    let base = case.join("base");
+    let head = case.join("head");
+    let args = ["check", "--base-dir", base.to_str().unwrap(), "--head-dir", head.to_str().unwrap()];
+    let output =
+        datasurface(&repo_root(), &[&args[..], &["--as-repo", "org/producers@main", "--format", "json"]].concat());
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let lines = crate::support::problem_lines(&stdout(&output));
+    assert_eq!(
+        lines,
+        vec![
+            "compat.column-removed fixtures/scenarios/compat.column-removed/head/zones/z/teams/producers/store.yaml:9:7"
+        ]
+    );
+    // Another team's change of the same files is refused, file by file too.
+    let output =
+        datasurface(&repo_root(), &[&args[..], &["--as-repo", "org/consumers@x", "--format", "json"]].concat());
+    let lines = crate::support::problem_lines(&stdout(&output));
+    assert!(lines.iter().any(|l| l.starts_with("authz.unauthorized ")), "{lines:?}");
+}
+
+#[test]
+fn git_errors_say_what_to_do() {
+    let repo = crate::support::new_repo();
+    crate::support::copy_dir(&fixture("acme"), repo.path());
+    crate::support::commit_all(repo.path(), "one");
+    crate::support::commit_all(repo.path(), "two");
+    let clones = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", repo.path().display());
+    crate::support::git(clones.path(), &["clone", "-q", "--depth", "1", &url, "shallow"]);
+    let output = datasurface(&clones.path().join("shallow"), &["check", "--base", "HEAD~1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("shallow clone") && stderr(&output).contains("fetch-depth: 0"),
+        "{}",
+        stderr(&output)
+    );
+    crate::support::git(clones.path(), &["clone", "-q", "--bare", &url, "bare.git"]);
+    let output = datasurface(clones.path(), &["lint", "bare.git"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("bare git repository") && stderr(&output).contains("--rev"),
+        "{}",
+        stderr(&output)
+    );
+    let output = datasurface(clones.path(), &["lint", "bare.git", "--rev", "HEAD"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

@@ -139,9 +139,10 @@ proptest! {
             files: model.files.len(),
             notes: Vec::new(),
             check: None,
+            fail_on: datasurface::problem::Severity::Error,
         };
         let sources = |_, path: &str| snapshot.excerpt(&model, path, u64::MAX);
-        let _ = datasurface::report::text::render(&report, &sources, false);
+        let _ = datasurface::report::text::render(&report, &sources, Default::default());
         let _ = datasurface::report::json::render(&report);
     }
 }

@@ -86,15 +86,9 @@ fn run(dir: &Path) -> (Case, datasurface::check::CheckOutput, tempfile::TempDir)
     let case = read_case(dir);
     let repo_dir = scenario_repo(dir);
     let repo = GitRepo::discover(repo_dir.path()).unwrap();
-    let config = CheckConfig {
-        repo: &repo,
-        base: "base",
-        head: "head",
-        root: "",
-        source: case.source.clone(),
-        load: load::Options::default(),
-    };
-    let output = check(&config, &ParseCache::default()).unwrap();
+    let config =
+        CheckConfig::revisions(&repo, ("base", "head"), "", case.source.clone(), load::Options::default()).unwrap();
+    let output = check(config, &ParseCache::default()).unwrap();
     (case, output, repo_dir)
 }
 
@@ -140,7 +134,7 @@ fn every_scenario_reports_its_rules_and_matches_its_snapshot() {
             Revision::Base => output.base.excerpt(&output.base_model, path, u64::MAX),
             Revision::Head => output.head.excerpt(&output.head_model, path, u64::MAX),
         };
-        let text = datasurface::report::text::render(&output.report, &sources, false);
+        let text = datasurface::report::text::render(&output.report, &sources, Default::default());
         let snapshot = dir.join("expected.txt");
         if update {
             std::fs::write(&snapshot, &text).unwrap();

@@ -625,13 +625,8 @@ impl GitRepo {
     /// The model root `root` (relative to the repository root) at revision `rev`.
     pub fn snapshot(&self, rev: &str, root: &str) -> Result<Snapshot, Error> {
         let repo = self.repo.to_thread_local();
-        let id = repo
-            .rev_parse_single(rev)
-            .map_err(|e| Error::RevNotFound { rev: rev.to_string(), message: e.to_string() })?;
-        let tree = id
-            .object()
-            .and_then(|o| o.peel_to_tree())
-            .map_err(|e| Error::RevNotFound { rev: rev.to_string(), message: e.to_string() })?;
+        let id = repo.rev_parse_single(rev).map_err(|e| rev_error(&repo, rev, e))?;
+        let tree = id.object().and_then(|o| o.peel_to_tree()).map_err(|e| rev_error(&repo, rev, e))?;
         let root = root.trim_matches('/');
         let tree_id = if root.is_empty() {
             Some(tree.id)
@@ -652,9 +647,20 @@ impl GitRepo {
     /// The full commit id `rev` names, for reports.
     pub fn resolve(&self, rev: &str) -> Result<String, Error> {
         let repo = self.repo.to_thread_local();
-        let id = repo
-            .rev_parse_single(rev)
-            .map_err(|e| Error::RevNotFound { rev: rev.to_string(), message: e.to_string() })?;
+        let id = repo.rev_parse_single(rev).map_err(|e| rev_error(&repo, rev, e))?;
         Ok(id.to_string())
     }
+}
+
+/// A revision that does not resolve, in words: in a shallow clone the usual cause is history
+/// that was never fetched, so say how to fetch it.
+fn rev_error(repo: &gix::Repository, rev: &str, error: impl std::fmt::Display) -> Error {
+    let message = if repo.is_shallow().unwrap_or(false) {
+        "this is a shallow clone and the revision is not in the history it fetched; fetch more of it \
+         (`git fetch --unshallow`, or `git fetch --deepen=N`; in GitHub Actions `fetch-depth: 0` on actions/checkout)"
+            .to_string()
+    } else {
+        error.to_string()
+    };
+    Error::RevNotFound { rev: rev.to_string(), message }
 }

@@ -359,7 +359,15 @@ mod tests {
             })
             .collect();
         let root = ObjectRef { kind: ObjectKind::Ecosystem, name: "e".into(), location: None };
-        let report = Report { command: "check", root, problems, files: 1, notes: Vec::new(), check: None };
+        let report = Report {
+            command: "check",
+            root,
+            problems,
+            files: 1,
+            notes: Vec::new(),
+            check: None,
+            fail_on: Severity::Error,
+        };
         let text = render(&report);
         assert!(text.len() <= MAX_LEN, "{}", text.len());
         assert!(text.starts_with(MARKER));

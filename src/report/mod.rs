@@ -64,6 +64,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// For `check`: what changed and whom it affects.
     pub check: Option<CheckSummary>,
+    /// The least severity that fails the run (`--fail-on`): errors by default.
+    pub fail_on: Severity,
 }
 
 /// What a check compared and found, beside the problems.
@@ -122,8 +124,9 @@ impl Report {
         self.problems.iter().filter(|p| p.severity == severity).count()
     }
 
+    /// Fails when a problem is at least as severe as `fail_on`.
     pub fn outcome(&self) -> Outcome {
-        if self.count(Severity::Error) > 0 { Outcome::Fail } else { Outcome::Pass }
+        if self.problems.iter().any(|p| p.severity >= self.fail_on) { Outcome::Fail } else { Outcome::Pass }
     }
 
     /// The validation tree: the objects that have problems, under their ancestors.

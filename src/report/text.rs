@@ -14,22 +14,37 @@ use crate::problem::{Problem, Revision, Severity};
 /// Gives the text of a file of a revision, for snippets; `None` shows no snippet.
 pub type Sources<'s> = dyn Fn(Revision, &str) -> Option<String> + 's;
 
-pub fn render(report: &Report, sources: &Sources<'_>, color: bool) -> String {
+/// How to render text.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// ANSI colours (on a terminal).
+    pub color: bool,
+    /// Only the problems: no notes, no change summary, no last line.
+    pub quiet: bool,
+}
+
+pub fn render(report: &Report, sources: &Sources<'_>, options: Options) -> String {
+    let Options { color, quiet } = options;
     let mut out = String::new();
     let paint = |style: Style, text: &str| if color { format!("{style}{text}{style:#}") } else { text.to_string() };
-    for note in &report.notes {
-        let _ = writeln!(out, "{}: {}", paint(Style::new().bold(), "note"), printable(note));
-    }
-    if let Some(check) = &report.check {
-        summary(&mut out, check, &paint);
-    }
-    if (!report.notes.is_empty() || report.check.is_some()) && !report.problems.is_empty() {
-        out.push('\n');
+    if !quiet {
+        for note in &report.notes {
+            let _ = writeln!(out, "{}: {}", paint(Style::new().bold(), "note"), printable(note));
+        }
+        if let Some(check) = &report.check {
+            summary(&mut out, check, &paint);
+        }
+        if (!report.notes.is_empty() || report.check.is_some()) && !report.problems.is_empty() {
+            out.push('\n');
+        }
     }
     let renderer = if color { Renderer::styled() } else { Renderer::plain() };
     let mut texts: HashMap<(Revision, String), Option<Source>> = HashMap::new();
     for problem in &report.problems {
         render_problem(&mut out, problem, &renderer, &mut texts, sources, &paint);
+    }
+    if quiet {
+        return out;
     }
     let summary = format!(
         "datasurface {}: {} ({} {} read){}",
