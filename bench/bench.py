@@ -17,7 +17,8 @@ Wall times on a shared 2-core VM are noisy: the minimum is the most repeatable f
 import argparse, os, shutil, statistics, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "datasurface")
+# DATASURFACE_BIN compares another build (say, the previous commit) on the same models.
+BIN = os.environ.get("DATASURFACE_BIN") or os.path.join(ROOT, "target", "release", "datasurface")
 
 
 def sh(cmd, **kw):
