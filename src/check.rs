@@ -6,8 +6,8 @@ use crate::authz::{self, ChangeSource};
 use crate::diff::{self, ChangeKind, DocChange, DocRef};
 use crate::load::{self, GitRepo, ParseCache, Snapshot};
 
-use crate::report::{ChangeLine, CheckSummary, FileDiff, Report};
 use crate::validate::{self, Paths};
+use crate::verdict::{ChangeLine, CheckSummary, FileDiff, Report};
 
 /// Everything a check needs: the two sides, who makes the change, and the load limits.
 pub struct CheckConfig {
@@ -90,7 +90,7 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
     timer.mark("load both");
 
     let lint = validate::lint_detailed(&head);
-    load::remember_folders(cache, &head, &lint.fresh_local);
+    crate::warm::remember_folders(cache, &head, &lint.fresh_local);
     let mut problems = lint.problems;
     timer.mark("lint head");
     let diff = diff::diff(&base, &head);

@@ -421,7 +421,7 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
     }
     let lint = crate::validate::lint_detailed(&model);
     timer.mark("lint");
-    crate::load::remember_folders(&cache, &model, &lint.fresh_local);
+    crate::warm::remember_folders(&cache, &model, &lint.fresh_local);
     let problems = lint.problems;
     let root = crate::validate::Paths::new(&model).ecosystem().remove(0);
     let report = Report {

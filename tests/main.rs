@@ -7,6 +7,7 @@ mod formats; // check end to end; SARIF, GitLab, GitHub and Markdown outputs.
 mod fuzz; // Mutated model files never make datasurface panic.
 mod generate; // Synthetic models for benchmarks are lint-clean and deterministic.
 mod hostile; // Hostile input: excerpts only from accepted bytes; file and model limits in every mode.
+mod layers; // Every module uses only lower layers; the engine knows nothing of forges.
 mod lint_fixtures; // Every fixtures/lint case yields exactly its expected problems.
 mod loader; // Folder and git revision reads agree; revisions and layouts.
 mod registry; // Every rule has a docs page, a fixture and a policy-pack entry.

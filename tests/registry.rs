@@ -24,7 +24,7 @@ fn every_rule_has_a_docs_page() {
 
 #[test]
 fn docs_index_is_current() {
-    let expected = datasurface::rules::docs_index();
+    let expected = datasurface::policy::docs_index();
     let path = repo_root().join("docs/rules/index.md");
     let actual = std::fs::read_to_string(&path).unwrap_or_default();
     if actual != expected {

@@ -88,7 +88,7 @@ pub fn check(diff: &Diff<'_>, files: &[PathChange], source: &ChangeSource) -> Ve
         // A file renamed within its scope is reported once, at its new path.
         let renamed_within = |added: &PathChange| {
             added.renamed_from.as_deref() == Some(file.rel.as_str())
-                && crate::load::scope_of_path(&added.rel) == crate::load::scope_of_path(&file.rel)
+                && crate::model::layout::scope_of_path(&added.rel) == crate::model::layout::scope_of_path(&file.rel)
         };
         if file.kind == PathChangeKind::Removed && files.iter().any(renamed_within) {
             continue;
@@ -152,11 +152,11 @@ fn file_needs<'m>(diff: &Diff<'m>, file: &PathChange) -> Vec<Need<'m>> {
         return vec![need];
     }
     let (base, head) = (diff.base, diff.head);
-    let at_base = |rel: &str| base_scope_owner(base, &crate::load::scope_of_path(rel));
+    let at_base = |rel: &str| base_scope_owner(base, &crate::model::layout::scope_of_path(rel));
     match file.kind {
         PathChangeKind::Modified | PathChangeKind::Removed => vec![at_base(&file.rel)],
         PathChangeKind::Added => {
-            let scope = crate::load::scope_of_path(&file.rel);
+            let scope = crate::model::layout::scope_of_path(&file.rel);
             let declared = match &scope.team {
                 Some(team) => base.zone(&scope.zone).is_some_and(|z| z.teams.iter().any(|d| *d.name.value == **team)),
                 None if scope.zone.is_empty() => true,
@@ -323,7 +323,7 @@ fn file_object(diff: &Diff<'_>, file: &PathChange) -> (Vec<ObjectRef>, Option<Lo
         _ => (Paths::new(diff.head), diff.head, crate::problem::Revision::Head),
     };
     let location = Location { file: repo_path(model, &file.rel).into(), pos: Pos::new(1, 1), revision };
-    let mut path = paths.scope(&crate::load::scope_of_path(&file.rel));
+    let mut path = paths.scope(&crate::model::layout::scope_of_path(&file.rel));
     path.push(ObjectRef {
         kind: crate::problem::ObjectKind::File,
         name: location.file.to_string(),

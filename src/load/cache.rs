@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::decode::Place;
+use super::Place;
 use crate::model::{BlobId, ParsedFile};
 
 /// Bump when the model types or their encoding change.

@@ -4,6 +4,7 @@
 //! required field is reported at its position and the rest of the object is still read.
 //! Each object's known fields are listed once here; a test checks them against the schema.
 
+use crate::model::layout::Place;
 use crate::model::{
     Capture, CaptureKind, Column, ColumnType, Container, ContainerKind, CredentialStore, CredentialStoreKind, Dataset,
     DatasetGroup, Datastore, Declaration, Deprecation, DeprecationsAllowed, Document, Ecosystem, FileProblem,
@@ -42,44 +43,6 @@ pub const WORKSPACE_FIELDS: &[&str] =
 pub const DATASET_GROUP_FIELDS: &[&str] = &["name", "platform", "requirements", "sinks"];
 pub const REQUIREMENTS_FIELDS: &[&str] = &["latency", "milestoning", "retention"];
 pub const SINK_FIELDS: &[&str] = &["datastore", "dataset", "deprecationsAllowed"];
-
-/// Which kinds a file may hold, from its place in the layout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Place {
-    Ecosystem,
-    Zone,
-    Team,
-    TeamContent,
-}
-
-impl Place {
-    fn allows(self, kind: &str) -> bool {
-        match self {
-            Place::Ecosystem => kind == "Ecosystem",
-            Place::Zone => kind == "GovernanceZone",
-            Place::Team => kind == "Team",
-            Place::TeamContent => kind == "Datastore" || kind == "Workspace",
-        }
-    }
-
-    fn expected(self) -> &'static str {
-        match self {
-            Place::Ecosystem => "`ecosystem.yaml` holds `kind: Ecosystem`",
-            Place::Zone => "`zone.yaml` holds `kind: GovernanceZone`",
-            Place::Team => "`team.yaml` holds `kind: Team`",
-            Place::TeamContent => "files in a team folder hold `kind: Datastore` or `kind: Workspace`",
-        }
-    }
-
-    fn home(kind: &str) -> &'static str {
-        match kind {
-            "Ecosystem" => "`ecosystem.yaml` at the model root",
-            "GovernanceZone" => "`zones/<zone>/zone.yaml`",
-            "Team" => "`zones/<zone>/teams/<team>/team.yaml`",
-            _ => "a file under `zones/<zone>/teams/<team>/`",
-        }
-    }
-}
 
 /// Decodes one document of a file at `place`; `None` when it cannot become an object.
 pub fn document(problems: &mut Vec<FileProblem>, node: &Node<'_>, place: Place) -> Option<Document> {

@@ -8,7 +8,6 @@
 mod cache;
 pub mod decode;
 mod folders;
-mod layout;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -16,10 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub use cache::DiskCache;
-pub use folders::{FolderEntry, FolderKey, TeamFolder};
-pub use layout::{Classified, classify, scope_of_path};
+pub use folders::{FolderEntry, FolderKey};
 pub use source::{GitRepo, PathChange, PathChangeKind, Snapshot, changed_paths};
 
+use crate::model::layout::{Classified, Place, TeamFolder, classify};
 use crate::model::{Document, FileId, FileProblem, Model, ParsedFile, Placed, Pos, Scope, SourceFile};
 use crate::rules::Rule;
 use crate::yaml;
@@ -128,7 +127,7 @@ pub enum EntryKind {
 /// With a `DiskCache` behind it, parsed files also survive the process (`--cache-dir`).
 #[derive(Default)]
 pub struct ParseCache {
-    files: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, decode::Place), Arc<ParsedFile>>>,
+    files: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, Place), Arc<ParsedFile>>>,
     folders: std::sync::Mutex<std::collections::HashMap<FolderKey, Arc<FolderEntry>>>,
     disk: Option<DiskCache>,
 }
@@ -150,6 +149,12 @@ impl ParseCache {
         Some(entry)
     }
 
+    /// Whether summaries are kept beyond this process (a disk cache is open): without one,
+    /// nobody would read them.
+    pub fn keeps_summaries(&self) -> bool {
+        self.disk.is_some()
+    }
+
     pub fn insert_folder(&self, entry: FolderEntry) {
         if let Some(disk) = &self.disk {
             disk.put_folder(&entry);
@@ -159,7 +164,7 @@ impl ParseCache {
         }
     }
 
-    pub fn get(&self, blob: &crate::model::BlobId, place: decode::Place) -> Option<Arc<ParsedFile>> {
+    pub fn get(&self, blob: &crate::model::BlobId, place: Place) -> Option<Arc<ParsedFile>> {
         if let Some(parsed) = self.files.lock().ok()?.get(&(*blob, place)).cloned() {
             return Some(parsed);
         }
@@ -171,7 +176,7 @@ impl ParseCache {
     }
 
     /// Keeps a parsed file in memory, and on disk too when `persist`.
-    pub fn insert(&self, blob: crate::model::BlobId, place: decode::Place, parsed: Arc<ParsedFile>, persist: bool) {
+    pub fn insert(&self, blob: crate::model::BlobId, place: Place, parsed: Arc<ParsedFile>, persist: bool) {
         if let (Some(disk), true) = (&self.disk, persist) {
             disk.put(&blob, place, &parsed);
         }
@@ -248,9 +253,9 @@ pub fn load_planned(
         for (path, blob, parsed) in &summary.files {
             let rel = path.strip_prefix(prefix).map_or(path.as_str(), |r| r.trim_start_matches('/'));
             let place = if rel.len() == rel_folder.len() + "/team.yaml".len() && rel.ends_with("/team.yaml") {
-                decode::Place::Team
+                Place::Team
             } else {
-                decode::Place::TeamContent
+                Place::TeamContent
             };
             let classified = Classified::Model { place, zone: zone.clone(), team: team.clone() };
             let entry =
@@ -332,46 +337,13 @@ fn fetch_summaries(
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|f| if full.contains(&f.path) { None } else { cache.get_folder(&f.key()) })
+                        .map(|f| if full.contains(&f.path) { None } else { cache.get_folder(&FolderKey::of(f)) })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     })
-}
-
-/// Stores a summary of every team folder of `model` that was read file by file, with the
-/// local problems that `lint` found in it, so that the next load can skip the folder.
-pub fn remember_folders(cache: &ParseCache, model: &Model, fresh_local: &[crate::problem::Problem]) {
-    // Summaries pay off in a later process; without a disk cache nobody would read them.
-    if cache.disk.is_none() {
-        return;
-    }
-    let mut local_by_file: std::collections::HashMap<&str, Vec<crate::problem::Problem>> = Default::default();
-    for problem in fresh_local {
-        if let Some(location) = &problem.location {
-            local_by_file
-                .entry(&location.file)
-                .or_default()
-                .push(crate::validate::relative_to_datastore(problem.clone()));
-        }
-    }
-    for folder in model.folders.iter().filter(|f| !f.summarized) {
-        let prefix = format!("{}/", folder.path);
-        let start = model.files.partition_point(|f| *f.path < *prefix.as_str());
-        let files: Vec<_> = model.files[start..]
-            .iter()
-            .take_while(|f| f.path.starts_with(&prefix))
-            .map(|f| {
-                let local = local_by_file.remove(&*f.path).unwrap_or_default();
-                (f.path.to_string(), f.blob, Arc::new(folders::summarize(&f.parsed, local)))
-            })
-            .collect();
-        if files.iter().all(|(_, blob, _)| blob.is_some()) {
-            cache.insert_folder(FolderEntry { key: folder.key(), files });
-        }
-    }
 }
 
 /// Reads and parses every job, in parallel, keeping the order of `jobs`.
@@ -517,13 +489,13 @@ fn not_regular(what: &str) -> ParsedFile {
 }
 
 /// Parses the bytes of a file that sits at `place` of the layout.
-pub fn parse_bytes(bytes: &[u8], place: decode::Place, options: &Options) -> ParsedFile {
+pub fn parse_bytes(bytes: &[u8], place: Place, options: &Options) -> ParsedFile {
     let mut parsed = parse_text(bytes, place, options);
     parsed.bytes = bytes.len() as u64;
     parsed
 }
 
-fn parse_text(bytes: &[u8], place: decode::Place, options: &Options) -> ParsedFile {
+fn parse_text(bytes: &[u8], place: Place, options: &Options) -> ParsedFile {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) if !text.contains('\0') => text,
         Ok(_) => return file_problem(Rule::FileNotUtf8, "the file is binary (it contains NUL bytes)".into(), None),
@@ -572,7 +544,7 @@ fn parse_text(bytes: &[u8], place: decode::Place, options: &Options) -> ParsedFi
             help: Some("Add the object's document, or delete the file.".into()),
         });
     }
-    if place != decode::Place::TeamContent && parsed.documents.len() > 1 {
+    if place != Place::TeamContent && parsed.documents.len() > 1 {
         problems.push(FileProblem {
             rule: Rule::LayoutMultipleDocuments,
             pos: parsed.documents[1].pos,
@@ -580,7 +552,7 @@ fn parse_text(bytes: &[u8], place: decode::Place, options: &Options) -> ParsedFi
             help: Some("Move the other documents to their own files.".into()),
         });
     }
-    let take = if place == decode::Place::TeamContent { usize::MAX } else { 1 };
+    let take = if place == Place::TeamContent { usize::MAX } else { 1 };
     let documents =
         parsed.documents.iter().take(take).filter_map(|node| decode::document(&mut problems, node, place)).collect();
     problems.sort_by_key(|p| p.pos);

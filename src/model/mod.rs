@@ -5,16 +5,16 @@
 //! behind an `Arc`, so two revisions that share a blob share its objects.
 
 mod column_type;
+pub mod layout;
 mod objects;
 pub mod principal;
-mod span;
 mod text;
 
 use std::sync::Arc;
 
+pub use crate::span::{Pos, Span, Spanned};
 pub use column_type::{ColumnType, TYPE_NAMES, TypeError};
 pub use objects::*;
-pub use span::{Pos, Span, Spanned};
 pub use text::{Ident, same_ident};
 
 /// Index of a file in `Model::files`.
@@ -110,7 +110,7 @@ pub struct Model {
     pub datastores: Vec<Placed<Datastore>>,
     pub workspaces: Vec<Placed<Workspace>>,
     /// Team folders with content ids (git revisions only), for the folder cache.
-    pub folders: Vec<crate::load::TeamFolder>,
+    pub folders: Vec<layout::TeamFolder>,
 }
 
 impl Model {

@@ -2,12 +2,12 @@
 //!
 //! Field names map to the YAML keys in camelCase. Every object keeps the span it was read
 //! from and every field is `Spanned`, so any rule can point at the exact key or value.
-//! The JSON Schema of the model files is derived from these types (`crate::schema`).
+//! The JSON Schema of the model files is derived from these types (in the `schema` module).
 
 use schemars::JsonSchema;
 
 use super::column_type::{ColumnType, TypeError};
-use super::span::{Span, Spanned};
+use crate::span::{Span, Spanned};
 
 pub use super::text::Str;
 /// A name or reference with its span.

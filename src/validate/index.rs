@@ -77,11 +77,11 @@ impl<'m> Index<'m> {
             } else {
                 file.path.strip_prefix(&format!("{}/", model.root)).unwrap_or(&file.path)
             };
-            if let crate::load::Classified::Model {
-                place: crate::load::decode::Place::Team,
+            if let crate::model::layout::Classified::Model {
+                place: crate::model::layout::Place::Team,
                 zone: Some(zone),
                 team: Some(team),
-            } = crate::load::classify(rel)
+            } = crate::model::layout::classify(rel)
             {
                 index.unreadable_teams.insert((zone, team));
             }

@@ -53,8 +53,8 @@ fn cached_local(model: &Model) -> Vec<Problem> {
         } else {
             file.path.strip_prefix(&format!("{}/", model.root)).unwrap_or(&file.path)
         };
-        let prefix = match crate::load::classify(rel) {
-            crate::load::Classified::Model { zone: Some(zone), team, .. } => {
+        let prefix = match crate::model::layout::classify(rel) {
+            crate::model::layout::Classified::Model { zone: Some(zone), team, .. } => {
                 paths.scope(&crate::model::Scope { zone, team })
             }
             _ => paths.ecosystem(),

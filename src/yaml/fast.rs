@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use super::{Builder, Limits, Parsed, Style};
-use crate::model::Pos;
+use crate::span::Pos;
 
 /// The fast path does not handle this input; use granit-parser.
 struct Bail;

@@ -13,7 +13,7 @@ mod fast;
 
 use granit_parser::{Event, Parser, ScalarStyle};
 
-use crate::model::Pos;
+use crate::span::Pos;
 
 /// Limits on one file's tree.
 #[derive(Clone, Copy, Debug)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::load::{Classified, classify};
+use crate::model::layout::{Classified, classify};
 use crate::model::{FileId, Pos, Scope};
 use crate::problem::Problem;
 use crate::rules::Rule;

@@ -1,4 +1,7 @@
-//! Source positions carried by every model object and field.
+//! Source positions carried by every model object and field, and by every problem.
+//!
+//! A leaf: it depends on nothing in the crate, so the YAML reader, problems and the model can
+//! all share it.
 
 use std::borrow::Cow;
 

@@ -1,8 +1,61 @@
-//! Where a file sits in the model layout of MODEL.md §2, and so which kinds it may hold.
+//! The model's layout (MODEL.md §2): where a file sits, so which kinds it may hold and which
+//! scope owns it, and the team folders of a revision. Pure: paths in, places out.
 
 use std::sync::Arc;
 
-use super::decode::Place;
+use crate::model::BlobId;
+
+/// Which kinds a file may hold, from its place in the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Place {
+    Ecosystem,
+    Zone,
+    Team,
+    TeamContent,
+}
+
+impl Place {
+    /// Whether a document of `kind` may be in a file at this place.
+    pub fn allows(self, kind: &str) -> bool {
+        match self {
+            Place::Ecosystem => kind == "Ecosystem",
+            Place::Zone => kind == "GovernanceZone",
+            Place::Team => kind == "Team",
+            Place::TeamContent => kind == "Datastore" || kind == "Workspace",
+        }
+    }
+
+    /// What a file at this place holds, in words.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Place::Ecosystem => "`ecosystem.yaml` holds `kind: Ecosystem`",
+            Place::Zone => "`zone.yaml` holds `kind: GovernanceZone`",
+            Place::Team => "`team.yaml` holds `kind: Team`",
+            Place::TeamContent => "files in a team folder hold `kind: Datastore` or `kind: Workspace`",
+        }
+    }
+
+    /// Where a document of `kind` belongs, in words.
+    pub fn home(kind: &str) -> &'static str {
+        match kind {
+            "Ecosystem" => "`ecosystem.yaml` at the model root",
+            "GovernanceZone" => "`zones/<zone>/zone.yaml`",
+            "Team" => "`zones/<zone>/teams/<team>/team.yaml`",
+            _ => "a file under `zones/<zone>/teams/<team>/`",
+        }
+    }
+}
+
+/// A team folder of a git revision: its path (from the repository root) and tree id, and the
+/// blob of its zone's `zone.yaml`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamFolder {
+    pub path: String,
+    pub tree: BlobId,
+    pub zone_blob: Option<BlobId>,
+    /// Whether the model holds this folder's summary (from the cache) rather than its files.
+    pub summarized: bool,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Classified {

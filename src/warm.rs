@@ -1,0 +1,107 @@
+//! Warm checks of big models: team-folder summaries, which combine loading and linting, so
+//! they live above both (`load` stores and finds them, `validate` computes the local problems
+//! they keep).
+//!
+//! A git tree id names the exact content of a team folder, so a folder whose tree is
+//! unchanged needs neither reading nor linting again. Its summary holds, per file, the file's
+//! datastores cut down to what the global rules use (names, capture, production status,
+//! deprecations, and each dataset's classifications), their local lint problems (everything
+//! lint says about a datastore from its file, its team and its zone alone), and the file's own
+//! reading problems; workspace and team documents are kept whole. The key (`load::FolderKey`)
+//! is the folder's path, its tree id and the blob of its zone's `zone.yaml` (whose policies
+//! the local rules read), so an entry can never be stale.
+
+use std::sync::Arc;
+
+use crate::load;
+use crate::model::{Dataset, Datastore, Document, Model, ParsedFile, Spanned};
+use crate::problem::Problem;
+
+/// Stores a summary of every team folder of `model` that was read file by file, with the
+/// local problems that `lint` found in it, so that the next load can skip the folder.
+pub fn remember_folders(cache: &load::ParseCache, model: &Model, fresh_local: &[Problem]) {
+    // Summaries pay off in a later process; without a disk cache nobody would read them.
+    if !cache.keeps_summaries() {
+        return;
+    }
+    let mut local_by_file: std::collections::HashMap<&str, Vec<Problem>> = Default::default();
+    for problem in fresh_local {
+        if let Some(location) = &problem.location {
+            local_by_file
+                .entry(&location.file)
+                .or_default()
+                .push(crate::validate::relative_to_datastore(problem.clone()));
+        }
+    }
+    for folder in model.folders.iter().filter(|f| !f.summarized) {
+        let prefix = format!("{}/", folder.path);
+        let start = model.files.partition_point(|f| *f.path < *prefix.as_str());
+        let files: Vec<_> = model.files[start..]
+            .iter()
+            .take_while(|f| f.path.starts_with(&prefix))
+            .map(|f| {
+                let local = local_by_file.remove(&*f.path).unwrap_or_default();
+                (f.path.to_string(), f.blob, Arc::new(summarize(&f.parsed, local)))
+            })
+            .collect();
+        if files.iter().all(|(_, blob, _)| blob.is_some()) {
+            cache.insert_folder(load::FolderEntry { key: load::FolderKey::of(folder), files });
+        }
+    }
+}
+
+/// A file cut down for the cache: datastores summarized and their `local` problems attached
+/// (with object paths from the datastore down); other documents kept whole.
+pub fn summarize(parsed: &ParsedFile, local: Vec<Problem>) -> ParsedFile {
+    if !parsed.documents.iter().any(|d| matches!(d, Document::Datastore(_))) {
+        return parsed.clone();
+    }
+    let documents = parsed
+        .documents
+        .iter()
+        .map(|document| match document {
+            Document::Datastore(store) => Document::Datastore(Arc::new(summarize_datastore(store))),
+            other => other.clone(),
+        })
+        .collect();
+    ParsedFile {
+        documents,
+        problems: parsed.problems.clone(),
+        cached_local: Some(local),
+        salvaged: parsed.salvaged.clone(),
+        bytes: parsed.bytes,
+        text: parsed.text,
+    }
+}
+
+fn summarize_datastore(store: &Datastore) -> Datastore {
+    let datasets = store
+        .datasets
+        .iter()
+        .map(|dataset| {
+            // The global rules read a dataset's classifications as one list, its own or its
+            // columns': keep that list, without the columns.
+            let classifications: Vec<crate::model::Name> =
+                dataset.distinct_classifications().into_iter().cloned().collect();
+            let span = dataset.classifications.as_ref().map_or(dataset.span, |c| c.span);
+            Dataset {
+                span: dataset.span,
+                name: dataset.name.clone(),
+                documentation: None,
+                classifications: (!classifications.is_empty()).then(|| Spanned::new(classifications, span)),
+                deprecated: dataset.deprecated.clone(),
+                schema: None,
+            }
+        })
+        .collect();
+    Datastore {
+        span: store.span,
+        name: store.name.clone(),
+        documentation: None,
+        production_status: store.production_status.clone(),
+        deprecated: store.deprecated.clone(),
+        // The local rules read the capture, and the global credential rule reads its credential.
+        capture: store.capture.clone(),
+        datasets: Spanned::new(datasets, store.datasets.span),
+    }
+}
