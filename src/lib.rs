@@ -13,6 +13,7 @@ pub mod load;
 pub mod model;
 pub mod policy;
 pub mod problem;
+pub mod queue;
 pub mod report;
 pub mod rules;
 pub mod schema;
