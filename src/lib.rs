@@ -17,6 +17,7 @@ pub mod queue;
 pub mod report;
 pub mod rules;
 pub mod schema;
+pub mod service;
 pub mod span;
 pub mod suggest;
 pub mod timing;

@@ -3,6 +3,7 @@
 mod support;
 
 mod cli; // Exit codes, arguments and output formats of the binary.
+mod fetch; // The service fetches pull-request heads and base commits into bare mirrors.
 mod formats; // check end to end; SARIF, GitLab, GitHub and Markdown outputs.
 mod fuzz; // Mutated model files never make datasurface panic.
 mod generate; // Synthetic models for benchmarks are lint-clean and deterministic.

@@ -7,6 +7,7 @@
 
 mod cache;
 pub mod decode;
+pub mod fetch;
 mod folders;
 mod source;
 
