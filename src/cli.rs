@@ -40,11 +40,24 @@ pub enum Command {
     /// Write a synthetic, lint-clean model for benchmarks: a folder, or a git repository (--git)
     /// with tags `base` and `head` where head makes --change.
     Generate(GenerateArgs),
+    /// Run the GitHub App (and GitLab webhook) service: webhooks in, check runs and one sticky
+    /// comment out (docs/service.md). Settings from --config and DATASURFACE_* variables.
+    Serve(ServeArgs),
     /// Print a completion script for a shell (`datasurface completions bash > ~/.local/share/bash-completion/completions/datasurface`).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML file of settings (see docs/service.md); DATASURFACE_* variables win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check the settings, print what they say, and exit (0 when they are usable).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -324,6 +337,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Command::Lint(lint) => run_lint(lint, color),
         Command::Check(check) => run_check(check, color),
         Command::Generate(generate) => run_generate(generate),
+        Command::Serve(serve) => run_serve(serve),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut out = Vec::new();
@@ -562,6 +576,22 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
     // The process ends here: freeing millions of model objects one by one would only cost time.
     std::mem::forget(output);
     code
+}
+
+fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    use crate::service::config::{Settings, Sources};
+    // A setting that is wrong stops start-up with one line naming it (exit 2).
+    let settings = Sources::load(args.config.as_deref()).and_then(|s| Settings::from_sources(&s))?;
+    if args.check_config {
+        println!("datasurface serve: the settings are usable: {}", settings.describe());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DATASURFACE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("datasurface=info,warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(crate::service::serve(settings))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `prefix/rel`, or `rel` when the prefix is empty.

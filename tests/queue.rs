@@ -98,10 +98,10 @@ both!(
 
 async fn a_delivery_is_recorded_once(t: TestStore) {
     let s = &t.store;
-    let first = s.record(delivery("d1"), Some(job("pr/1", "a"))).await.unwrap();
+    let first = s.record(delivery("d1"), vec![job("pr/1", "a")]).await.unwrap().remove(0);
     assert!(matches!(first, Enqueued::Queued { .. }), "{first:?}");
-    assert_eq!(s.record(delivery("d1"), Some(job("pr/1", "b"))).await.unwrap(), Enqueued::Duplicate);
-    assert_eq!(s.record(delivery("d2"), None).await.unwrap(), Enqueued::Recorded);
+    assert_eq!(s.record(delivery("d1"), vec![job("pr/1", "b")]).await.unwrap()[0], Enqueued::Duplicate);
+    assert_eq!(s.record(delivery("d2"), vec![]).await.unwrap()[0], Enqueued::Recorded);
     let jobs = s.jobs().await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].generation, 1, "the duplicate changed nothing");
@@ -109,11 +109,11 @@ async fn a_delivery_is_recorded_once(t: TestStore) {
 
 async fn one_active_job_per_pull_request(t: TestStore) {
     let s = &t.store;
-    let Enqueued::Queued { job: id } = s.record(delivery("d1"), Some(job("pr/1", "head-a"))).await.unwrap() else {
+    let Enqueued::Queued { job: id } = s.record(delivery("d1"), vec![job("pr/1", "head-a")]).await.unwrap()[0] else {
         panic!()
     };
-    assert_eq!(s.record(delivery("d2"), Some(job("pr/1", "head-b"))).await.unwrap(), Enqueued::Replaced { job: id });
-    s.record(delivery("d3"), Some(job("pr/2", "other"))).await.unwrap();
+    assert_eq!(s.record(delivery("d2"), vec![job("pr/1", "head-b")]).await.unwrap()[0], Enqueued::Replaced { job: id });
+    s.record(delivery("d3"), vec![job("pr/2", "other")]).await.unwrap();
     assert_eq!(s.counts().await.unwrap().queued, 2);
     let claimed = s.claim("w".into(), 30_000).await.unwrap().unwrap();
     assert_eq!((claimed.id, claimed.payload.as_str(), claimed.generation), (id, "head-b", 2));
@@ -121,9 +121,9 @@ async fn one_active_job_per_pull_request(t: TestStore) {
 
 async fn an_event_during_a_run_runs_it_again(t: TestStore) {
     let s = &t.store;
-    s.record(delivery("d1"), Some(job("pr/1", "a"))).await.unwrap();
+    s.record(delivery("d1"), vec![job("pr/1", "a")]).await.unwrap();
     let claimed = s.claim("w".into(), 30_000).await.unwrap().unwrap();
-    assert!(matches!(s.record(delivery("d2"), Some(job("pr/1", "b"))).await.unwrap(), Enqueued::Rerun { .. }));
+    assert!(matches!(s.record(delivery("d2"), vec![job("pr/1", "b")]).await.unwrap()[0], Enqueued::Rerun { .. }));
     // Nothing else to take while it runs: the same pull request waits.
     assert!(s.claim("other".into(), 30_000).await.unwrap().is_none());
     s.complete(claimed).await.unwrap();
@@ -132,21 +132,21 @@ async fn an_event_during_a_run_runs_it_again(t: TestStore) {
     s.complete(again.clone()).await.unwrap();
     assert_eq!(s.job(again.id).await.unwrap().unwrap().state, "done");
     // A later event makes a new job.
-    assert!(matches!(s.record(delivery("d3"), Some(job("pr/1", "c"))).await.unwrap(), Enqueued::Queued { .. }));
+    assert!(matches!(s.record(delivery("d3"), vec![job("pr/1", "c")]).await.unwrap()[0], Enqueued::Queued { .. }));
 }
 
 async fn a_newer_event_fences_the_older_run(t: TestStore) {
     let s = &t.store;
-    s.record(delivery("d1"), Some(job("pr/1", "old-head"))).await.unwrap();
+    s.record(delivery("d1"), vec![job("pr/1", "old-head")]).await.unwrap();
     let claimed = s.claim("w".into(), 30_000).await.unwrap().unwrap();
     assert_eq!(s.currency(claimed.clone()).await.unwrap(), Currency::Current);
-    s.record(delivery("d2"), Some(job("pr/1", "new-head"))).await.unwrap();
+    s.record(delivery("d2"), vec![job("pr/1", "new-head")]).await.unwrap();
     assert_eq!(s.currency(claimed).await.unwrap(), Currency::Superseded { payload: "new-head".into() });
 }
 
 async fn an_expired_lease_puts_the_job_back(t: TestStore) {
     let s = &t.store;
-    s.record(delivery("d1"), Some(job("pr/1", "a"))).await.unwrap();
+    s.record(delivery("d1"), vec![job("pr/1", "a")]).await.unwrap();
     let first = s.claim("dead-worker".into(), 1_000).await.unwrap().unwrap();
     t.advance(500);
     assert!(s.heartbeat(first.clone(), 1_000).await.unwrap(), "a heartbeat extends the lease");
@@ -166,7 +166,7 @@ async fn an_expired_lease_puts_the_job_back(t: TestStore) {
 
 async fn failures_back_off_and_end_dead(t: TestStore) {
     let s = &t.store;
-    s.record(delivery("d1"), Some(job("pr/1", "a"))).await.unwrap();
+    s.record(delivery("d1"), vec![job("pr/1", "a")]).await.unwrap();
     let mut last_error = String::new();
     for attempt in 1..=3 {
         let claimed = s.claim("w".into(), 30_000).await.unwrap().unwrap();
@@ -185,7 +185,7 @@ async fn failures_back_off_and_end_dead(t: TestStore) {
     }
     assert_eq!(s.counts().await.unwrap().dead, 1);
     // A lease that expires on the last attempt ends dead too.
-    s.record(delivery("d2"), Some(NewJob { max_attempts: 1, ..job("pr/2", "b") })).await.unwrap();
+    s.record(delivery("d2"), vec![NewJob { max_attempts: 1, ..job("pr/2", "b") }]).await.unwrap();
     let claimed = s.claim("w".into(), 1_000).await.unwrap().unwrap();
     t.advance(2_000);
     assert!(s.claim("w".into(), 1_000).await.unwrap().is_none());
@@ -196,7 +196,7 @@ async fn failures_back_off_and_end_dead(t: TestStore) {
 
 async fn a_released_job_is_not_an_attempt(t: TestStore) {
     let s = &t.store;
-    s.record(delivery("d1"), Some(job("pr/1", "a"))).await.unwrap();
+    s.record(delivery("d1"), vec![job("pr/1", "a")]).await.unwrap();
     let claimed = s.claim("w".into(), 30_000).await.unwrap().unwrap();
     s.release(claimed).await.unwrap();
     let again = s.claim("w2".into(), 30_000).await.unwrap().unwrap();
@@ -205,10 +205,10 @@ async fn a_released_job_is_not_an_attempt(t: TestStore) {
 
 async fn retention_purges_finished_work(t: TestStore) {
     let s = &t.store;
-    s.record(delivery("d1"), Some(job("pr/1", "a"))).await.unwrap();
+    s.record(delivery("d1"), vec![job("pr/1", "a")]).await.unwrap();
     let claimed = s.claim("w".into(), 30_000).await.unwrap().unwrap();
     s.complete(claimed).await.unwrap();
-    s.record(delivery("d2"), Some(job("pr/2", "b"))).await.unwrap();
+    s.record(delivery("d2"), vec![job("pr/2", "b")]).await.unwrap();
     s.put_report("r1".into(), "<html>".into()).await.unwrap();
     t.advance(10_000);
     let purged = s.purge(s.now() - 5_000).await.unwrap();
@@ -216,13 +216,17 @@ async fn retention_purges_finished_work(t: TestStore) {
     let jobs = s.jobs().await.unwrap();
     assert_eq!(jobs.len(), 1, "the queued job stays");
     assert_eq!(jobs[0].state, "queued");
-    assert_eq!(s.record(delivery("d1"), None).await.unwrap(), Enqueued::Recorded, "a purged delivery id is new again");
+    assert_eq!(
+        s.record(delivery("d1"), vec![]).await.unwrap()[0],
+        Enqueued::Recorded,
+        "a purged delivery id is new again"
+    );
 }
 
 async fn concurrent_claims_never_share_a_job(t: TestStore) {
     let s = t.store.clone();
     for i in 0..40 {
-        s.record(delivery(&format!("d{i}")), Some(job(&format!("pr/{i}"), "x"))).await.unwrap();
+        s.record(delivery(&format!("d{i}")), vec![job(&format!("pr/{i}"), "x")]).await.unwrap();
     }
     let mut tasks = Vec::new();
     for w in 0..4 {
@@ -249,7 +253,7 @@ async fn concurrent_claims_never_share_a_job(t: TestStore) {
 async fn migrations_apply_once(t: TestStore) {
     // Opening the same database again (another replica starting) applies nothing twice.
     let s = &t.store;
-    s.record(delivery("d1"), Some(job("pr/1", "a"))).await.unwrap();
+    s.record(delivery("d1"), vec![job("pr/1", "a")]).await.unwrap();
     assert!(s.ping().await.is_ok());
     assert_eq!(s.jobs().await.unwrap().len(), 1);
 }
@@ -282,7 +286,7 @@ async fn replicas_starting_at_once_migrate_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
     let a = queue::open(&url, queue::system_clock()).await.unwrap();
-    a.record(delivery("d1"), Some(job("pr/1", "x"))).await.unwrap();
+    a.record(delivery("d1"), vec![job("pr/1", "x")]).await.unwrap();
     drop(a);
     let b = queue::open(&url, queue::system_clock()).await.unwrap();
     assert_eq!(b.jobs().await.unwrap().len(), 1);

@@ -296,6 +296,32 @@ impl Snapshot {
         Ok(folders)
     }
 
+    /// A small file beside the model (`.datasurface.yaml`), by its path relative to the
+    /// snapshot's root: a regular file or blob (never a link) of at most `max` bytes, as text.
+    pub fn root_file(&self, rel: &str, max: u64) -> Option<String> {
+        let bytes = match self {
+            Snapshot::Folder { root, .. } => match read_regular(&root.join(rel), max).ok()? {
+                Read::Bytes(bytes) => bytes,
+                _ => return None,
+            },
+            Snapshot::Git { repo, tree: Some(tree), .. } => {
+                let repo = repo.to_thread_local();
+                let entry = repo.find_tree(*tree).ok()?.lookup_entry_by_path(rel).ok()??;
+                if !entry.mode().is_blob() {
+                    return None;
+                }
+                let header = repo.find_header(entry.object_id()).ok()?;
+                if header.size() > max {
+                    return None;
+                }
+                entry.object().ok()?.detach().data
+            }
+            Snapshot::Git { tree: None, .. } => return None,
+            Snapshot::Memory { files } => files.iter().find(|(p, _)| p == rel)?.1.clone(),
+        };
+        String::from_utf8(bytes).ok()
+    }
+
     /// The text of a model file for excerpts in reports (by its path from the repository
     /// root), taken only from what the loader accepted: `model` must hold the file as text
     /// (`ParsedFile::text`: a regular file within the size limit, UTF-8). It is read again

@@ -131,9 +131,10 @@ pub struct Counts {
 
 /// The queue and state of the service. Every method is one transaction.
 pub trait JobStore: Send + Sync {
-    /// Records a delivery and, in the same transaction, queues its job (replacing the payload
-    /// of the pull request's queued job, or marking its running job to run again).
-    fn record(&self, delivery: Delivery, job: Option<NewJob>) -> BoxFuture<'_, Result<Enqueued>>;
+    /// Records a delivery and, in the same transaction, queues its jobs (replacing the payload
+    /// of a pull request's queued job, or marking its running job to run again). Answers one
+    /// `Enqueued` per job, `[Recorded]` without jobs, `[Duplicate]` for a delivery seen before.
+    fn record(&self, delivery: Delivery, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>>>;
     /// Queues a job without a delivery (reconciliation, `resync`).
     fn enqueue(&self, job: NewJob) -> BoxFuture<'_, Result<Enqueued>>;
     /// Takes the next job that is due, or one whose lease expired, for `lease_ms`. A job whose

@@ -128,7 +128,7 @@ fn job_row(r: &tokio_postgres::Row) -> JobRow {
 const ROW: &str = "SELECT id, coalesce_key, state, attempts, generation, rerun, last_error, run_at FROM jobs";
 
 impl JobStore for PgStore {
-    fn record(&self, delivery: Delivery, job: Option<NewJob>) -> BoxFuture<'_, Result<Enqueued>> {
+    fn record(&self, delivery: Delivery, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
         Box::pin(async move {
             let now = self.now();
             let mut guard = self.client().await?;
@@ -141,17 +141,15 @@ impl JobStore for PgStore {
                 )
                 .await?;
             if inserted == 0 {
-                return Ok(Enqueued::Duplicate);
+                return Ok(vec![Enqueued::Duplicate]);
             }
-            let result = match &job {
-                Some(job) => {
-                    let max = i64::from(job.max_attempts);
-                    enqueued(&tx.query_one(UPSERT, &[&job.key, &job.payload, &now, &max]).await?)
-                }
-                None => Enqueued::Recorded,
-            };
+            let mut result = Vec::new();
+            for job in &jobs {
+                let max = i64::from(job.max_attempts);
+                result.push(enqueued(&tx.query_one(UPSERT, &[&job.key, &job.payload, &now, &max]).await?));
+            }
             tx.commit().await?;
-            Ok(result)
+            Ok(if result.is_empty() { vec![Enqueued::Recorded] } else { result })
         })
     }
 

@@ -114,7 +114,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
 const ROW: &str = "SELECT id, coalesce_key, state, attempts, generation, rerun, last_error, run_at FROM jobs";
 
 impl JobStore for SqliteStore {
-    fn record(&self, delivery: Delivery, job: Option<NewJob>) -> BoxFuture<'_, Result<Enqueued>> {
+    fn record(&self, delivery: Delivery, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
         self.run(move |connection, now| {
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let inserted = tx.execute(
@@ -122,14 +122,14 @@ impl JobStore for SqliteStore {
                 params![delivery.id, delivery.forge, delivery.event, now],
             )?;
             if inserted == 0 {
-                return Ok(Enqueued::Duplicate);
+                return Ok(vec![Enqueued::Duplicate]);
             }
-            let result = match &job {
-                Some(job) => upsert(&tx, job, now)?,
-                None => Enqueued::Recorded,
-            };
+            let mut result = Vec::new();
+            for job in &jobs {
+                result.push(upsert(&tx, job, now)?);
+            }
             tx.commit()?;
-            Ok(result)
+            Ok(if result.is_empty() { vec![Enqueued::Recorded] } else { result })
         })
     }
 

@@ -1,5 +1,317 @@
-//! `datasurface serve`: the GitHub App (and GitLab webhook) service. Webhooks are verified,
-//! recorded and queued (`queue`); workers take the jobs, fetch what a check needs, run the
-//! engine as a library (`check::check`) and publish through `forge`.
+//! `datasurface serve`: the GitHub App service. Webhooks are verified over the raw body,
+//! recorded and queued in one transaction (`queue`), and acknowledged; workers take the jobs,
+//! fetch what a check needs, run the engine as a library (`check::check`, never a subprocess)
+//! and publish through `forge`. Routes as SERVICE.md §2; the router is `app`, apart from the
+//! listening loop, so tests can drive it too.
 
 pub mod config;
+pub mod job;
+pub mod metrics;
+pub mod page;
+pub mod publish;
+pub mod webhook;
+mod worker;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tracing::Instrument;
+
+pub use config::Settings;
+
+use crate::forge::github::GitHubApp;
+use crate::queue::{Delivery, Enqueued, JobStore, NewJob};
+
+/// Webhook bodies over this are refused with 413 (GitHub sends at most 25 MiB).
+pub const MAX_WEBHOOK_BYTES: usize = 25 * 1024 * 1024;
+/// A webhook is answered within this, whatever the database does (GitHub waits 10 s).
+const WEBHOOK_DEADLINE: Duration = Duration::from_secs(8);
+
+/// What the routes and the workers share.
+pub struct Shared {
+    pub settings: Settings,
+    pub store: Arc<dyn JobStore>,
+    pub github: Option<Arc<GitHubApp>>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Woken when a webhook queued a job, so that an idle worker takes it at once.
+    pub wake: tokio::sync::Notify,
+    /// Names this process's leases (`host-pid-random`).
+    pub instance: String,
+    /// Becomes `true` at shutdown.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    mirrors: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    /// Team memberships asked of the forge: (installation, team, login) → (member, when).
+    memberships: Mutex<HashMap<Membership, (bool, Instant)>>,
+}
+
+type Membership = (u64, String, String);
+
+impl Shared {
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn JobStore>,
+        github: Option<Arc<GitHubApp>>,
+        metrics: Arc<metrics::Metrics>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Shared {
+        let mut bytes = [0u8; 4];
+        let _ = getrandom::fill(&mut bytes);
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "datasurface".into());
+        let instance = format!("{host}-{}-{:08x}", std::process::id(), u32::from_le_bytes(bytes));
+        Shared {
+            settings,
+            store,
+            github,
+            metrics,
+            wake: tokio::sync::Notify::new(),
+            instance,
+            shutdown,
+            mirrors: Mutex::new(HashMap::new()),
+            memberships: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.settings.lease_seconds as i64 * 1000
+    }
+}
+
+/// The routes of SERVICE.md §2.
+pub fn app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/webhooks/github", post(github_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/reports/{id}", get(report_page))
+        .with_state(shared)
+}
+
+/// A small JSON answer `{"message": …}`, the shape of every answer of the webhook routes.
+fn answer(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(serde_json::json!({ "message": message.into() }))).into_response()
+}
+
+async fn github_webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let (event, delivery) = (text("x-github-event"), text("x-github-delivery"));
+    let span = tracing::info_span!("webhook", forge = "github", %event, %delivery);
+    async move {
+        let Some(github) = &shared.settings.github else {
+            return answer(StatusCode::NOT_FOUND, "GitHub is not configured in this service");
+        };
+        // The signature first: nothing of an unsigned body is read.
+        if !webhook::github_signature_ok(
+            &github.webhook_secret,
+            &body,
+            headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()),
+        ) {
+            shared.metrics.webhook("github", &event, "unauthorized");
+            tracing::warn!("refused: missing or wrong X-Hub-Signature-256");
+            return answer(StatusCode::UNAUTHORIZED, "missing or wrong X-Hub-Signature-256");
+        }
+        if event.is_empty() || delivery.is_empty() {
+            return answer(StatusCode::BAD_REQUEST, "X-GitHub-Event and X-GitHub-Delivery are required");
+        }
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            shared.metrics.webhook("github", &event, "malformed");
+            return answer(StatusCode::BAD_REQUEST, "the body is not JSON");
+        };
+        let intake = webhook::github(&event, &value, github.app_id, &delivery);
+        let (jobs, reason) = match &intake {
+            webhook::Intake::Queue(jobs) => (
+                jobs.iter()
+                    .map(|job| NewJob {
+                        key: job.key(),
+                        payload: job.to_json(),
+                        max_attempts: shared.settings.max_attempts,
+                    })
+                    .collect(),
+                String::new(),
+            ),
+            webhook::Intake::Ignore(reason) => (Vec::new(), reason.clone()),
+        };
+        let record =
+            shared.store.record(Delivery { id: delivery.clone(), forge: "github".into(), event: event.clone() }, jobs);
+        let recorded = match tokio::time::timeout(WEBHOOK_DEADLINE, record).await {
+            Err(_) => {
+                shared.metrics.webhook("github", &event, "unavailable");
+                tracing::error!("the database did not answer in time");
+                return answer(StatusCode::SERVICE_UNAVAILABLE, "the queue did not answer in time; redeliver later");
+            }
+            Ok(Err(error)) => {
+                shared.metrics.webhook("github", &event, "unavailable");
+                tracing::error!(%error, "recording the delivery failed");
+                return answer(StatusCode::SERVICE_UNAVAILABLE, "the queue is unavailable; redeliver later");
+            }
+            Ok(Ok(recorded)) => recorded,
+        };
+        match recorded.first() {
+            Some(Enqueued::Duplicate) => {
+                shared.metrics.webhook("github", &event, "duplicate");
+                answer(StatusCode::OK, format!("delivery {delivery} was received before; nothing to do"))
+            }
+            Some(Enqueued::Recorded) | None => {
+                shared.metrics.webhook("github", &event, "ignored");
+                tracing::info!(%reason, "nothing to do");
+                answer(StatusCode::OK, reason)
+            }
+            Some(_) => {
+                shared.metrics.webhook("github", &event, "queued");
+                shared.wake.notify_waiters();
+                let jobs: Vec<String> = recorded
+                    .iter()
+                    .map(|e| match e {
+                        Enqueued::Queued { job } => format!("job {job} queued"),
+                        Enqueued::Replaced { job } => format!("queued job {job} now checks this event"),
+                        Enqueued::Rerun { job } => format!("job {job} runs again after its current run"),
+                        other => format!("{other:?}"),
+                    })
+                    .collect();
+                tracing::info!(jobs = %jobs.join("; "), "queued");
+                (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "message": jobs.join("; ") }))).into_response()
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(3), shared.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(error)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("the database does not answer: {error}\n")).into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer in time\n").into_response(),
+    }
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    let counts = tokio::time::timeout(Duration::from_secs(3), shared.store.counts())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let mut response = shared.metrics.render(counts.queued, counts.running).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
+
+async fn report_page(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "no such report\n").into_response();
+    // Ids are 128 random bits in hex; anything else is not one.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return not_found();
+    }
+    match shared.store.report(id).await {
+        Ok(Some(html)) => {
+            let mut response = html.into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(page::CONTENT_SECURITY_POLICY));
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            response
+        }
+        Ok(None) => not_found(),
+        Err(error) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("the database does not answer: {error}\n")).into_response()
+        }
+    }
+}
+
+/// Runs the service until SIGTERM or SIGINT: the server stops taking webhooks, workers stop
+/// taking jobs and finish running ones within the grace period (or give their leases back).
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    use anyhow::Context;
+    crate::forge::install_tls();
+    std::fs::create_dir_all(&settings.work_dir)
+        .with_context(|| format!("work_dir: cannot create {}", settings.work_dir.display()))?;
+    let store = crate::queue::open(&settings.database, crate::queue::system_clock()).await.context("database")?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let github = match &settings.github {
+        None => None,
+        Some(github) => {
+            let observer_metrics = metrics.clone();
+            let observer: crate::forge::Observer =
+                Arc::new(move |forge, status| observer_metrics.forge_request(forge, status));
+            let http = crate::forge::Http::new("github", crate::forge::Patience::default(), Some(observer))?;
+            Some(Arc::new(GitHubApp::new(http, &github.api_url, github.app_id, &github.private_key)?))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listen: cannot listen on {}", settings.listen))?;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tracing::info!(settings = %settings.describe(), address = %listener.local_addr()?, "datasurface serve started");
+    let shared = Arc::new(Shared::new(settings, store, github, metrics, shutdown));
+    let mut workers = tokio::task::JoinSet::new();
+    for slot in 0..shared.settings.workers {
+        workers.spawn(worker::run(shared.clone(), slot));
+    }
+    workers.spawn(retention(shared.clone()));
+    let mut until_shutdown = shared.shutdown.clone();
+    let server = axum::serve(listener, app(shared.clone())).with_graceful_shutdown(async move {
+        let _ = until_shutdown.wait_for(|stopped| *stopped).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!(
+        "shutting down: no new webhooks or jobs; running checks get {} s",
+        shared.settings.shutdown_grace_seconds
+    );
+    let _ = stop.send(true);
+    let _ = server.await;
+    while workers.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deletes finished jobs, deliveries and report pages past the retention, every hour.
+async fn retention(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let keep = shared.settings.retention_days as i64 * 86_400_000;
+        match shared.store.purge(shared.store.now() - keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "retention: deleted finished jobs, deliveries and reports"),
+            Err(error) => tracing::warn!(%error, "retention failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

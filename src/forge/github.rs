@@ -1,0 +1,348 @@
+//! The GitHub App client: an App JWT (RS256) for the App's own calls, installation tokens
+//! cached until a few minutes before they expire and minted again on a 401, and the REST calls
+//! the bot makes. Writes to one installation are made one at a time (GitHub asks for serial
+//! requests). The API base URL is always the configured one; a URL from a webhook payload is
+//! never called.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use super::{Error, Http, Request, Response, Result};
+
+/// Installation tokens are used until this long before they expire.
+const TOKEN_MARGIN_SECONDS: i64 = 300;
+
+pub struct GitHubApp {
+    http: Http,
+    api: String,
+    app_id: u64,
+    key: jsonwebtoken::EncodingKey,
+    tokens: Mutex<HashMap<u64, (String, i64)>>,
+    writes: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What the bot needs of a pull request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Pull {
+    pub number: u64,
+    pub state: String,
+    pub draft: bool,
+    pub author: String,
+    pub head_sha: String,
+    pub head_ref: String,
+    /// The head repository, `owner/name` (a fork's, for a fork pull request).
+    pub head_repo: String,
+    pub head_clone_url: String,
+    pub base_sha: String,
+    pub base_ref: String,
+    pub base_repo: String,
+    pub base_clone_url: String,
+}
+
+impl Pull {
+    /// Reads a pull request object as GitHub sends it in webhooks and API answers; missing
+    /// fields read as empty (older payloads lack some).
+    pub fn from_json(value: &Value) -> Pull {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        Pull {
+            number: value["number"].as_u64().unwrap_or_default(),
+            state: text(&value["state"]),
+            draft: value["draft"].as_bool().unwrap_or(false),
+            author: text(&value["user"]["login"]),
+            head_sha: text(&value["head"]["sha"]),
+            head_ref: text(&value["head"]["ref"]),
+            head_repo: text(&value["head"]["repo"]["full_name"]),
+            head_clone_url: text(&value["head"]["repo"]["clone_url"]),
+            base_sha: text(&value["base"]["sha"]),
+            base_ref: text(&value["base"]["ref"]),
+            base_repo: text(&value["base"]["repo"]["full_name"]),
+            base_clone_url: text(&value["base"]["repo"]["clone_url"]),
+        }
+    }
+}
+
+/// A comment on a pull request.
+#[derive(Clone, Debug)]
+pub struct Comment {
+    pub id: u64,
+    pub body: String,
+}
+
+#[derive(serde::Serialize)]
+struct Claims {
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn is_write(method: &reqwest::Method) -> bool {
+    !matches!(*method, reqwest::Method::GET | reqwest::Method::HEAD)
+}
+
+impl GitHubApp {
+    pub fn new(http: Http, api: &str, app_id: u64, private_key_pem: &str) -> Result<GitHubApp> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
+            .map_err(|e| Error::Other(format!("the App's private key: {e}")))?;
+        Ok(GitHubApp {
+            http,
+            api: api.trim_end_matches('/').to_string(),
+            app_id,
+            key,
+            tokens: Mutex::new(HashMap::new()),
+            writes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn app_id(&self) -> u64 {
+        self.app_id
+    }
+
+    /// The App's JWT: issued 60 s in the past (clock drift), valid for 9 minutes.
+    pub fn jwt(&self) -> Result<String> {
+        let now = now_seconds();
+        let claims = Claims { iat: now - 60, exp: now + 540, iss: self.app_id.to_string() };
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &self.key)
+            .map_err(|e| Error::Other(format!("signing the App JWT: {e}")))
+    }
+
+    /// A token of `installation`, from the cache unless `fresh`.
+    pub async fn token(&self, installation: u64, fresh: bool) -> Result<String> {
+        if !fresh
+            && let Some((token, expires)) = self.tokens.lock().ok().and_then(|t| t.get(&installation).cloned())
+            && expires - TOKEN_MARGIN_SECONDS > now_seconds()
+        {
+            return Ok(token);
+        }
+        let path = format!("/app/installations/{installation}/access_tokens");
+        let response = self
+            .http
+            .send(Request {
+                method: reqwest::Method::POST,
+                url: format!("{}{path}", self.api),
+                path: &path,
+                authorization: Some(format!("Bearer {}", self.jwt()?)),
+                body: None,
+            })
+            .await?;
+        let token = response.body["token"]
+            .as_str()
+            .ok_or_else(|| Error::Other(format!("POST {path}: the answer holds no token")))?
+            .to_string();
+        let expires = response.body["expires_at"].as_str().and_then(parse_timestamp).unwrap_or(now_seconds() + 3600);
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.insert(installation, (token.clone(), expires));
+        }
+        Ok(token)
+    }
+
+    /// The installation of the App on a repository (for events that do not name it).
+    pub async fn installation_of(&self, repo: &str) -> Result<u64> {
+        let path = format!("/repos/{repo}/installation");
+        let response = self
+            .http
+            .send(Request {
+                method: reqwest::Method::GET,
+                url: format!("{}{path}", self.api),
+                path: &path,
+                authorization: Some(format!("Bearer {}", self.jwt()?)),
+                body: None,
+            })
+            .await?;
+        response.body["id"].as_u64().ok_or_else(|| Error::Other(format!("GET {path}: no installation id")))
+    }
+
+    /// A call as the installation: a 401 mints a new token and tries once more; writes wait
+    /// for the installation's other writes.
+    pub async fn call(
+        &self,
+        installation: u64,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Response> {
+        let lock = if is_write(&method) {
+            let lock = self.writes.lock().map(|mut w| w.entry(installation).or_default().clone()).ok();
+            match lock {
+                Some(lock) => Some(lock.lock_owned().await),
+                None => None,
+            }
+        } else {
+            None
+        };
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.api) };
+        let shown = url.strip_prefix(&self.api).unwrap_or(path).to_string();
+        let mut fresh = false;
+        loop {
+            let token = self.token(installation, fresh).await?;
+            let result = self
+                .http
+                .send(Request {
+                    method: method.clone(),
+                    url: url.clone(),
+                    path: &shown,
+                    authorization: Some(format!("token {token}")),
+                    body,
+                })
+                .await;
+            match result {
+                Err(error) if error.status() == Some(401) && !fresh => fresh = true,
+                other => {
+                    drop(lock);
+                    return other;
+                }
+            }
+        }
+    }
+
+    /// Every page of a list (`per_page=100`, following `Link: rel="next"` on the API only).
+    pub async fn list(&self, installation: u64, path: &str) -> Result<Vec<Value>> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut next = Some(format!("{path}{separator}per_page=100"));
+        let mut items = Vec::new();
+        let mut pages = 0;
+        while let Some(page) = next.take() {
+            let response = self.call(installation, reqwest::Method::GET, &page, None).await?;
+            next = response.header("link").and_then(next_link).filter(|url| url.starts_with(&self.api));
+            match response.body {
+                Value::Array(values) => items.extend(values),
+                other => items.push(other),
+            }
+            pages += 1;
+            if pages >= 100 {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    pub async fn pull(&self, installation: u64, repo: &str, number: u64) -> Result<Pull> {
+        let response =
+            self.call(installation, reqwest::Method::GET, &format!("/repos/{repo}/pulls/{number}"), None).await?;
+        Ok(Pull::from_json(&response.body))
+    }
+
+    /// Reviewers whose latest decisive review (approve, request changes, dismissed) is an
+    /// approval of `head_sha`.
+    pub async fn approvers(&self, installation: u64, repo: &str, number: u64, head_sha: &str) -> Result<Vec<String>> {
+        let reviews = self.list(installation, &format!("/repos/{repo}/pulls/{number}/reviews")).await?;
+        let mut latest: Vec<(String, String, String)> = Vec::new();
+        for review in &reviews {
+            let user = review["user"]["login"].as_str().unwrap_or_default().to_string();
+            let state = review["state"].as_str().unwrap_or_default().to_ascii_uppercase();
+            let commit = review["commit_id"].as_str().unwrap_or_default().to_string();
+            if user.is_empty() || !matches!(state.as_str(), "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED") {
+                continue;
+            }
+            latest.retain(|(u, _, _)| !u.eq_ignore_ascii_case(&user));
+            latest.push((user, state, commit));
+        }
+        Ok(latest
+            .into_iter()
+            .filter(|(_, state, commit)| state == "APPROVED" && commit == head_sha)
+            .map(|(u, _, _)| u)
+            .collect())
+    }
+
+    /// Whether `login` is an active member of team `org/slug` (a 404 means not, or a team the
+    /// App cannot see).
+    pub async fn is_member(&self, installation: u64, team: &str, login: &str) -> Result<bool> {
+        let Some((org, slug)) = team.split_once('/') else { return Ok(false) };
+        let path = format!("/orgs/{org}/teams/{slug}/memberships/{login}");
+        match self.call(installation, reqwest::Method::GET, &path, None).await {
+            Ok(response) => Ok(response.body["state"].as_str() == Some("active")),
+            Err(error) if matches!(error.status(), Some(404 | 403)) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub async fn create_check_run(&self, installation: u64, repo: &str, body: &Value) -> Result<u64> {
+        let response =
+            self.call(installation, reqwest::Method::POST, &format!("/repos/{repo}/check-runs"), Some(body)).await?;
+        response.body["id"].as_u64().ok_or_else(|| Error::Other("POST check-runs: the answer holds no id".into()))
+    }
+
+    pub async fn update_check_run(&self, installation: u64, repo: &str, id: u64, body: &Value) -> Result<()> {
+        self.call(installation, reqwest::Method::PATCH, &format!("/repos/{repo}/check-runs/{id}"), Some(body)).await?;
+        Ok(())
+    }
+
+    pub async fn comments(&self, installation: u64, repo: &str, number: u64) -> Result<Vec<Comment>> {
+        let items = self.list(installation, &format!("/repos/{repo}/issues/{number}/comments")).await?;
+        Ok(items
+            .iter()
+            .filter_map(|c| {
+                Some(Comment { id: c["id"].as_u64()?, body: c["body"].as_str().unwrap_or_default().to_string() })
+            })
+            .collect())
+    }
+
+    pub async fn create_comment(&self, installation: u64, repo: &str, number: u64, body: &str) -> Result<u64> {
+        let path = format!("/repos/{repo}/issues/{number}/comments");
+        let response = self.call(installation, reqwest::Method::POST, &path, Some(&json!({ "body": body }))).await?;
+        response.body["id"].as_u64().ok_or_else(|| Error::Other("POST comments: the answer holds no id".into()))
+    }
+
+    pub async fn update_comment(&self, installation: u64, repo: &str, id: u64, body: &str) -> Result<()> {
+        let path = format!("/repos/{repo}/issues/comments/{id}");
+        self.call(installation, reqwest::Method::PATCH, &path, Some(&json!({ "body": body }))).await?;
+        Ok(())
+    }
+}
+
+/// The URL of `rel="next"` in a `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+    })
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC timestamp such as `2026-12-01T21:00:00Z`.
+fn parse_timestamp(text: &str) -> Option<i64> {
+    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':').map(|p| p.split('.').next().unwrap_or("0").parse::<i64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next().unwrap_or(Ok(0)).ok()?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_and_timestamps() {
+        let link = r#"<https://api.github.com/repos/o/r/issues/1/comments?page=2>; rel="next", <https://api.github.com/repos/o/r/issues/1/comments?page=5>; rel="last""#;
+        assert_eq!(next_link(link).as_deref(), Some("https://api.github.com/repos/o/r/issues/1/comments?page=2"));
+        assert_eq!(next_link(r#"<x>; rel="prev""#), None);
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_timestamp("2026-12-01T21:00:00Z"), Some(1_796_158_800));
+        assert_eq!(parse_timestamp("2000-03-01T00:00:01Z"), Some(951_868_801));
+    }
+
+    #[test]
+    fn pull_requests_read_leniently() {
+        let payload: Value =
+            serde_json::from_str(include_str!("../../tests/data/github/pull_request.opened.json")).unwrap();
+        let pull = Pull::from_json(&payload["pull_request"]);
+        assert_eq!((pull.number, pull.author.as_str(), pull.head_ref.as_str()), (2, "Codertocat", "changes"));
+        assert_eq!(pull.base_clone_url, "https://github.com/Codertocat/Hello-World.git");
+        assert_eq!(Pull::from_json(&json!({"number": 3})).head_sha, "");
+    }
+}
