@@ -3,6 +3,7 @@
 mod support;
 
 mod cli; // Exit codes, arguments and output formats of the binary.
+mod fake_github; // A stand-in GitHub on loopback for the service tests.
 mod fetch; // The service fetches pull-request heads and base commits into bare mirrors.
 mod formats; // check end to end; SARIF, GitLab, GitHub and Markdown outputs.
 mod fuzz; // Mutated model files never make datasurface panic.
@@ -11,7 +12,8 @@ mod hostile; // Hostile input: excerpts only from accepted bytes; file and model
 mod layers; // Every module uses only lower layers; the engine knows nothing of forges.
 mod lint_fixtures; // Every fixtures/lint case yields exactly its expected problems.
 mod loader; // Folder and git revision reads agree; revisions and layouts.
-mod queue; // One conformance suite for the SQLite and PostgreSQL job stores.
+pub mod queue; // One conformance suite for the SQLite and PostgreSQL job stores.
 mod registry; // Every rule has a docs page, a fixture and a policy-pack entry.
 mod scenarios; // Every fixtures/scenarios change reports its rules; text snapshots.
-mod schema; // The committed JSON Schema is current and matches the model files.
+mod schema;
+mod service; // `datasurface serve` end to end: signed webhooks in, check runs and a comment out. // The committed JSON Schema is current and matches the model files.

@@ -1,0 +1,323 @@
+//! A stand-in GitHub on loopback (wiremock), written from GitHub's REST documentation for the
+//! calls the bot makes: installation tokens (checking the App JWT), check runs, issue comments
+//! (paginated), reviews, team memberships, pulls and the repository's installation. It keeps
+//! what was posted, so tests read back exactly what a pull request would show, and it can be
+//! told to fail or stall particular calls.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+
+pub const APP_ID: u64 = 4242;
+pub const INSTALLATION: u64 = 77;
+pub const TOKEN: &str = "ghs_stand_in_token";
+
+#[derive(Clone, Debug)]
+pub struct CheckRun {
+    pub repo: String,
+    pub head_sha: String,
+    pub created: Value,
+    pub updates: Vec<Value>,
+    /// When it was last written, in the order of all writes.
+    pub order: u64,
+}
+
+impl CheckRun {
+    /// The run as GitHub would show it: fields of the later requests over the earlier ones.
+    pub fn field(&self, name: &str) -> Option<Value> {
+        std::iter::once(&self.created).chain(&self.updates).rev().find_map(|b| b.get(name).cloned())
+    }
+
+    pub fn conclusion(&self) -> Option<String> {
+        self.field("conclusion").and_then(|c| c.as_str().map(str::to_string))
+    }
+
+    pub fn status(&self) -> String {
+        self.field("status").and_then(|s| s.as_str().map(str::to_string)).unwrap_or_default()
+    }
+
+    /// Every annotation, in the order they were sent.
+    pub fn annotations(&self) -> Vec<Value> {
+        std::iter::once(&self.created)
+            .chain(&self.updates)
+            .flat_map(|b| b["output"]["annotations"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// How many requests carried annotations, and how many each.
+    pub fn annotation_batches(&self) -> Vec<usize> {
+        std::iter::once(&self.created)
+            .chain(&self.updates)
+            .filter_map(|b| b["output"]["annotations"].as_array().map(Vec::len))
+            .filter(|n| *n > 0)
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Comment {
+    pub id: u64,
+    pub repo: String,
+    pub number: u64,
+    pub body: String,
+    pub edits: usize,
+}
+
+/// A call to make fail: the first `times` calls whose method and path match answer `status`.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub method: &'static str,
+    pub path_contains: String,
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub times: usize,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub requests: Vec<(String, String, Instant)>,
+    pub check_runs: BTreeMap<u64, CheckRun>,
+    pub comments: BTreeMap<u64, Comment>,
+    pub reviews: BTreeMap<(String, u64), Vec<Value>>,
+    pub members: HashSet<(String, String)>,
+    pub pulls: BTreeMap<(String, u64), Value>,
+    pub failures: VecDeque<Failure>,
+    /// Calls whose path contains this stall for the duration.
+    pub stalls: Vec<(String, Duration)>,
+    next_id: u64,
+    writes: u64,
+    pub tokens_minted: usize,
+}
+
+impl State {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        1000 + self.next_id
+    }
+}
+
+pub struct FakeGitHub {
+    pub server: MockServer,
+    pub state: Arc<Mutex<State>>,
+}
+
+struct Responder {
+    state: Arc<Mutex<State>>,
+    base: String,
+}
+
+fn jwt_ok(header: &str) -> bool {
+    use base64::Engine;
+    let Some(token) = header.strip_prefix("Bearer ") else { return false };
+    let parts: Vec<&str> = token.split('.').collect();
+    let decode = |p: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    };
+    let (Some(head), Some(claims)) = (parts.first().and_then(|p| decode(p)), parts.get(1).and_then(|p| decode(p)))
+    else {
+        return false;
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (iat, exp) = (claims["iat"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(0));
+    parts.len() == 3
+        && head["alg"] == "RS256"
+        && claims["iss"] == APP_ID.to_string()
+        && iat <= now - 30
+        && exp > now
+        && exp - iat <= 600
+}
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let method = request.method.as_str().to_string();
+        let path = request.url.path().to_string();
+        let query: BTreeMap<String, String> =
+            request.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let auth = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let mut state = self.state.lock().unwrap();
+        state.requests.push((method.clone(), path.clone(), Instant::now()));
+        let stall = state.stalls.iter().find(|(p, _)| path.contains(p.as_str())).map(|(_, d)| *d);
+        let answer = |template: ResponseTemplate| match stall {
+            Some(delay) => template.set_delay(delay),
+            None => template,
+        };
+        if let Some(index) = state.failures.iter().position(|f| f.method == method && path.contains(&f.path_contains)) {
+            let failure = &mut state.failures[index];
+            failure.times -= 1;
+            let mut template =
+                ResponseTemplate::new(failure.status).set_body_json(json!({"message": "injected failure"}));
+            for (name, value) in &failure.headers {
+                template = template.insert_header(*name, value.as_str());
+            }
+            if failure.times == 0 {
+                state.failures.remove(index);
+            }
+            return answer(template);
+        }
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        if let ["app", "installations", _, "access_tokens"] = parts.as_slice() {
+            if method != "POST" || !jwt_ok(&auth) {
+                return answer(
+                    ResponseTemplate::new(401)
+                        .set_body_json(json!({"message": "A JSON web token could not be decoded"})),
+                );
+            }
+            state.tokens_minted += 1;
+            return answer(
+                ResponseTemplate::new(201).set_body_json(json!({"token": TOKEN, "expires_at": "2099-01-01T00:00:00Z"})),
+            );
+        }
+        if let ["repos", owner, name, "installation"] = parts.as_slice() {
+            let _ = (owner, name);
+            if !jwt_ok(&auth) {
+                return answer(ResponseTemplate::new(401));
+            }
+            return answer(ResponseTemplate::new(200).set_body_json(json!({"id": INSTALLATION})));
+        }
+        if auth != format!("token {TOKEN}") {
+            return answer(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})));
+        }
+        let repo = |owner: &str, name: &str| format!("{owner}/{name}");
+        match (method.as_str(), parts.as_slice()) {
+            ("POST", ["repos", owner, name, "check-runs"]) => {
+                let id = state.id();
+                state.writes += 1;
+                let order = state.writes;
+                let run = CheckRun {
+                    repo: repo(owner, name),
+                    head_sha: body["head_sha"].as_str().unwrap_or_default().into(),
+                    created: body,
+                    updates: Vec::new(),
+                    order,
+                };
+                state.check_runs.insert(id, run);
+                answer(ResponseTemplate::new(201).set_body_json(json!({"id": id})))
+            }
+            ("PATCH", ["repos", _, _, "check-runs", id]) => {
+                let id: u64 = id.parse().unwrap_or(0);
+                state.writes += 1;
+                let order = state.writes;
+                match state.check_runs.get_mut(&id) {
+                    Some(run) => {
+                        run.updates.push(body);
+                        run.order = order;
+                        answer(ResponseTemplate::new(200).set_body_json(json!({"id": id})))
+                    }
+                    None => answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))),
+                }
+            }
+            ("GET", ["repos", owner, name, "pulls", number, "reviews"]) => {
+                let key = (repo(owner, name), number.parse().unwrap_or(0));
+                answer(ResponseTemplate::new(200).set_body_json(state.reviews.get(&key).cloned().unwrap_or_default()))
+            }
+            ("GET", ["repos", owner, name, "pulls", number]) => {
+                let key = (repo(owner, name), number.parse().unwrap_or(0));
+                match state.pulls.get(&key) {
+                    Some(pull) => answer(ResponseTemplate::new(200).set_body_json(pull.clone())),
+                    None => answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))),
+                }
+            }
+            ("GET", ["orgs", org, "teams", slug, "memberships", login]) => {
+                if state.members.contains(&(format!("{org}/{slug}").to_lowercase(), login.to_lowercase())) {
+                    answer(ResponseTemplate::new(200).set_body_json(json!({"state": "active", "role": "member"})))
+                } else {
+                    answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+                }
+            }
+            ("GET", ["repos", owner, name, "issues", number, "comments"]) => {
+                let (repo, number) = (repo(owner, name), number.parse::<u64>().unwrap_or(0));
+                let all: Vec<Value> = state
+                    .comments
+                    .values()
+                    .filter(|c| c.repo == repo && c.number == number)
+                    .map(|c| json!({"id": c.id, "body": c.body, "user": {"login": "datasurface[bot]"}}))
+                    .collect();
+                let per_page: usize = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30).clamp(1, 100);
+                let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+                let items: Vec<Value> = all.iter().skip((page - 1) * per_page).take(per_page).cloned().collect();
+                let mut template = ResponseTemplate::new(200).set_body_json(items);
+                if page * per_page < all.len() {
+                    let next = format!("{}{path}?per_page={per_page}&page={}", self.base, page + 1);
+                    template = template.insert_header("link", format!("<{next}>; rel=\"next\"").as_str());
+                }
+                answer(template)
+            }
+            ("POST", ["repos", owner, name, "issues", number, "comments"]) => {
+                let id = state.id();
+                let comment = Comment {
+                    id,
+                    repo: repo(owner, name),
+                    number: number.parse().unwrap_or(0),
+                    body: body["body"].as_str().unwrap_or_default().into(),
+                    edits: 0,
+                };
+                state.comments.insert(id, comment);
+                answer(ResponseTemplate::new(201).set_body_json(json!({"id": id})))
+            }
+            ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
+                let id: u64 = id.parse().unwrap_or(0);
+                match state.comments.get_mut(&id) {
+                    Some(comment) => {
+                        comment.body = body["body"].as_str().unwrap_or_default().into();
+                        comment.edits += 1;
+                        answer(ResponseTemplate::new(200).set_body_json(json!({"id": id})))
+                    }
+                    None => answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))),
+                }
+            }
+            _ => answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "path": path}))),
+        }
+    }
+}
+
+impl FakeGitHub {
+    pub async fn start() -> FakeGitHub {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(State::default()));
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(Responder { state: state.clone(), base: server.uri() })
+            .mount(&server)
+            .await;
+        FakeGitHub { server, state }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// The check runs of a head, oldest first.
+    pub fn runs_of(&self, head_sha: &str) -> Vec<CheckRun> {
+        self.with(|s| s.check_runs.values().filter(|r| r.head_sha == head_sha).cloned().collect())
+    }
+
+    pub fn comments_of(&self, number: u64) -> Vec<Comment> {
+        self.with(|s| s.comments.values().filter(|c| c.number == number).cloned().collect())
+    }
+
+    /// How many requests of `method` went to paths containing `part`.
+    pub fn count(&self, method: &str, part: &str) -> usize {
+        self.with(|s| s.requests.iter().filter(|(m, p, _)| m == method && p.contains(part)).count())
+    }
+}
+
+/// Waits until `condition` holds, for at most `seconds`; panics with `what` otherwise.
+pub async fn eventually(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !condition() {
+        if Instant::now() > deadline {
+            panic!("timed out after {seconds} s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
