@@ -127,7 +127,7 @@ fn jwt_ok(header: &str) -> bool {
     let (iat, exp) = (claims["iat"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(0));
     parts.len() == 3
         && head["alg"] == "RS256"
-        && claims["iss"] == APP_ID.to_string()
+        && claims["iss"].as_str() == Some(APP_ID.to_string().as_str())
         && iat <= now - 30
         && exp > now
         && exp - iat <= 600

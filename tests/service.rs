@@ -558,7 +558,7 @@ async fn two_replicas_on_postgresql_publish_each_check_run_exactly_once() {
         let payload = pull_payload("opened", number, &origin, head, "bob");
         assert_eq!(serve.webhook("pull_request", &format!("d-{number}"), &payload).await.0, 202);
         // Every tenth delivery is redelivered to the other replica: still one job.
-        if number % 10 == 0 {
+        if number.is_multiple_of(10) {
             let other = if i % 2 == 0 { &b } else { &a };
             assert_eq!(other.webhook("pull_request", &format!("d-{number}"), &payload).await.0, 200);
         }
