@@ -651,3 +651,75 @@ async fn a_shutdown_finishes_running_checks_or_gives_their_leases_back() {
     eventually(20, "the next process to finish it", || !completed(&github, &slow).is_empty()).await;
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_cannot_run_ends_neutral_with_the_reason_never_silent() {
+    let github = FakeGitHub::start().await;
+    let origin = Origin::new();
+    let serve = Serve::start(&github, None, &[]).await;
+    // A head commit the remote does not have.
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    assert_eq!(
+        serve.webhook("pull_request", "d-14", &pull_payload("opened", 14, &origin, missing, "bob")).await.0,
+        202
+    );
+    eventually(30, "the neutral check run", || !completed(&github, missing).is_empty()).await;
+    let run = &github.runs_of(missing)[0];
+    assert_eq!(run.conclusion().as_deref(), Some("neutral"));
+    let output = run.field("output").unwrap();
+    assert!(output["summary"].as_str().unwrap().contains(missing), "the summary says why: {output}");
+    // A .datasurface.yaml the base cannot be read with: neutral too, saying where.
+    let broken = Origin::with(|path| std::fs::write(path.join(".datasurface.yaml"), "root: [oops\n").unwrap());
+    let head = broken.head(15, None, drop_email);
+    assert_eq!(serve.webhook("pull_request", "d-15", &pull_payload("opened", 15, &broken, &head, "bob")).await.0, 202);
+    eventually(30, "the neutral check run", || !completed(&github, &head).is_empty()).await;
+    let run = &github.runs_of(&head)[0];
+    assert_eq!(run.conclusion().as_deref(), Some("neutral"));
+    assert!(run.field("output").unwrap()["summary"].as_str().unwrap().contains(".datasurface.yaml:1:"), "{run:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_minted_again_and_a_publication_that_keeps_failing_ends_neutral() {
+    let github = FakeGitHub::start().await;
+    let origin = Origin::new();
+    let head = origin.head(16, None, drop_email);
+    github.with(|s| {
+        // The token is refused once, as an expired one would be.
+        s.failures.push_back(crate::fake_github::Failure {
+            method: "GET",
+            path_contains: "/pulls/16/reviews".into(),
+            status: 401,
+            headers: vec![],
+            times: 1,
+        });
+    });
+    let serve = Serve::start(&github, None, &[("DATASURFACE_MAX_ATTEMPTS", "1")]).await;
+    assert_eq!(serve.webhook("pull_request", "d-16", &pull_payload("opened", 16, &origin, &head, "bob")).await.0, 202);
+    eventually(30, "the check run", || !completed(&github, &head).is_empty()).await;
+    assert_eq!(completed(&github, &head)[0].conclusion().as_deref(), Some("failure"));
+    assert_eq!(github.with(|s| s.tokens_minted), 2, "minted again after the 401");
+
+    // Completing the run fails every time (GitHub answers 500): after the last attempt the
+    // job is dead, and a neutral check run says why.
+    let second = origin.head(17, None, drop_email);
+    github.with(|s| {
+        s.failures.push_back(crate::fake_github::Failure {
+            method: "PATCH",
+            path_contains: "/check-runs/".into(),
+            status: 500,
+            headers: vec![],
+            times: 5,
+        });
+    });
+    assert_eq!(
+        serve.webhook("pull_request", "d-17", &pull_payload("opened", 17, &origin, &second, "bob")).await.0,
+        202
+    );
+    eventually(60, "the neutral check run", || {
+        completed(&github, &second).iter().any(|r| r.conclusion().as_deref() == Some("neutral"))
+    })
+    .await;
+    let neutral =
+        completed(&github, &second).into_iter().find(|r| r.conclusion().as_deref() == Some("neutral")).unwrap();
+    assert!(neutral.field("output").unwrap()["summary"].as_str().unwrap().contains("500"), "{neutral:#?}");
+}
