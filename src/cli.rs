@@ -43,11 +43,51 @@ pub enum Command {
     /// Run the GitHub App (and GitLab webhook) service: webhooks in, check runs and one sticky
     /// comment out (docs/service.md). Settings from --config and DATASURFACE_* variables.
     Serve(ServeArgs),
+    /// Print the whole resolved model as one document (JSON or YAML): every object with its
+    /// owner, zone, team and file, and the consumers of every dataset.
+    Export(ExportArgs),
+    /// Print the documentation of a rule (`datasurface explain compat.column-removed`).
+    Explain {
+        /// The rule id.
+        rule: String,
+    },
+    /// List every rule with its family, default severity and summary.
+    Rules {
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
     /// Print a completion script for a shell (`datasurface completions bash > ~/.local/share/bash-completion/completions/datasurface`).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The model root, as for `lint`.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Read the model from this git revision.
+    #[arg(long)]
+    pub rev: Option<String>,
+    /// The model root inside PATH (with --rev: inside the repository).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<String>,
+    /// `json` (default) or `yaml`.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+    pub format: ExportFormat,
+    /// Print the JSON Schema of the export instead.
+    #[arg(long)]
+    pub schema: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,8 +167,12 @@ pub struct LintArgs {
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The revision the change starts from; ownership is read from here.
-    #[arg(long, required_unless_present = "base_dir", conflicts_with = "base_dir")]
+    #[arg(long, required_unless_present_any = ["base_dir", "github_event"], conflicts_with = "base_dir")]
     pub base: Option<String>,
+    /// A GitHub Actions event payload (`$GITHUB_EVENT_PATH`) of a pull request: base and head
+    /// SHAs, the head repository and branch, and the author come from it (flags given win).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["base_dir", "head_dir"])]
+    pub github_event: Option<PathBuf>,
     /// The revision with the change [default: HEAD].
     #[arg(long, conflicts_with = "head_dir")]
     pub head: Option<String>,
@@ -179,6 +223,21 @@ pub struct OutputArgs {
     /// Text format: print only the problems (no notes, no change summary, no last line).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Also write the report in another format to a file, e.g. `sarif=datasurface.sarif`
+    /// (repeatable; each file written whole or not at all).
+    #[arg(long, value_name = "FORMAT=FILE", value_parser = parse_report_file)]
+    pub report_file: Vec<(Format, PathBuf)>,
+}
+
+/// `FORMAT=FILE` for `--report-file`.
+fn parse_report_file(text: &str) -> Result<(Format, PathBuf), String> {
+    let (format, file) = text.split_once('=').ok_or_else(|| format!("`{text}` is not FORMAT=FILE"))?;
+    let format = Format::from_str(format, true)
+        .map_err(|_| format!("`{format}` is not a format (text, json, sarif, github, gitlab, markdown)"))?;
+    if file.is_empty() {
+        return Err(format!("`{text}` names no file"));
+    }
+    Ok((format, PathBuf::from(file)))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -251,6 +310,12 @@ pub enum Format {
     Gitlab,
     /// A pull-request comment.
     Markdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -338,6 +403,48 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Command::Check(check) => run_check(check, color),
         Command::Generate(generate) => run_generate(generate),
         Command::Serve(serve) => run_serve(serve),
+        Command::Export(export) => run_export(export),
+        Command::Explain { rule } => {
+            let Some(found) = crate::rules::Rule::from_id(rule.trim()) else {
+                let ids = crate::rules::Rule::ALL.iter().map(|r| r.id());
+                anyhow::bail!(
+                    "unknown rule `{rule}`{} (`datasurface rules` lists them)",
+                    crate::suggest::did_you_mean(rule, ids)
+                );
+            };
+            unless_pipe_closed(print(found.docs()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules { format } => {
+            let text = match format {
+                ListFormat::Json => {
+                    let rules: Vec<serde_json::Value> = crate::rules::Rule::ALL
+                        .iter()
+                        .map(|r| {
+                            serde_json::json!({
+                                "id": r.id(),
+                                "family": r.family(),
+                                "severity": r.default_severity().as_str(),
+                                "summary": r.summary(),
+                                "docs": r.docs_url(),
+                            })
+                        })
+                        .collect();
+                    serde_json::to_string_pretty(&rules)? + "\n"
+                }
+                ListFormat::Text => {
+                    let width = crate::rules::Rule::ALL.iter().map(|r| r.id().len()).max().unwrap_or(0);
+                    let mut out = String::new();
+                    for rule in crate::rules::Rule::ALL {
+                        let (id, family, severity) = (rule.id(), rule.family(), rule.default_severity().as_str());
+                        out.push_str(&format!("{id:<width$}  {family:<14}  {severity:<7}  {}\n", rule.summary()));
+                    }
+                    out
+                }
+            };
+            unless_pipe_closed(print(&text))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut out = Vec::new();
@@ -402,12 +509,12 @@ fn load_options(args: &LoadArgs) -> load::Options {
     }
 }
 
-fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
-    let mut timer = crate::timing::Timer::new();
-    let root = args.root.as_deref().map(|r| r.trim_matches('/')).filter(|r| !r.is_empty());
-    let snapshot = match &args.rev {
+/// The model `lint` and `export` read: PATH (or `--root` inside it) on disk, or at `--rev`.
+fn model_snapshot(path: &Path, rev: Option<&str>, root: Option<&str>) -> anyhow::Result<Snapshot> {
+    let root = root.map(|r| r.trim_matches('/')).filter(|r| !r.is_empty());
+    Ok(match rev {
         Some(rev) => {
-            let repo = load::GitRepo::discover(&args.path)?;
+            let repo = load::GitRepo::discover(path)?;
             let prefix = match root {
                 Some(root) => join_prefix(&repo.cwd_prefix, root),
                 None => repo.cwd_prefix.clone(),
@@ -415,16 +522,41 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
             repo.snapshot(rev, &prefix)?
         }
         None => {
-            if is_bare_repository(&args.path) {
+            if is_bare_repository(path) {
                 anyhow::bail!(
-                    "{} is a bare git repository, which has no files to lint: pass --rev REV (for example --rev HEAD)",
-                    args.path.display()
+                    "{} is a bare git repository, which has no files to read: pass --rev REV (for example --rev HEAD)",
+                    path.display()
                 );
             }
-            let path = root.map_or_else(|| args.path.clone(), |root| args.path.join(root));
+            let path = root.map_or_else(|| path.to_path_buf(), |root| path.join(root));
             Snapshot::folder(&model_folder(&path)?)?
         }
+    })
+}
+
+fn run_export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    if args.schema {
+        unless_pipe_closed(print(&crate::export::schema()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let snapshot = model_snapshot(&args.path, args.rev.as_deref(), args.root.as_deref())?;
+    let model = load::load(&snapshot, &load_options(&args.load))?;
+    if model.files.is_empty() {
+        anyhow::bail!("no model files in {}", snapshot.describe());
+    }
+    let value = serde_json::to_value(crate::export::export(&model))?;
+    let text = match args.format {
+        ExportFormat::Json => serde_json::to_string_pretty(&value)? + "\n",
+        ExportFormat::Yaml => crate::export::to_yaml(&value),
     };
+    unless_pipe_closed(print(&text))?;
+    std::mem::forget(model);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
+    let mut timer = crate::timing::Timer::new();
+    let snapshot = model_snapshot(&args.path, args.rev.as_deref(), args.root.as_deref())?;
     let cache = args.load.parse_cache()?;
     let model = load::load_cached(&snapshot, &load_options(&args.load), &cache)?;
     timer.mark("load");
@@ -507,16 +639,47 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn change_source(args: &CheckArgs) -> anyhow::Result<crate::authz::ChangeSource> {
+/// What a GitHub Actions pull-request event says about the change.
+#[derive(Default)]
+struct GitHubEvent {
+    base: Option<String>,
+    head: Option<String>,
+    repo: Option<String>,
+    author: Option<String>,
+}
+
+fn github_event(path: &Path) -> anyhow::Result<GitHubEvent> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--github-event: cannot read {}", path.display()))?;
+    let event: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("--github-event: {} is not JSON", path.display()))?;
+    let pull = &event["pull_request"];
+    if !pull.is_object() {
+        anyhow::bail!("--github-event: {} is not a pull_request event (it has no `pull_request`)", path.display());
+    }
+    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let repo = match (text(&pull["head"]["repo"]["full_name"]), text(&pull["head"]["ref"])) {
+        (Some(repo), Some(branch)) => Some(format!("{repo}@{branch}")),
+        (repo, _) => repo,
+    };
+    Ok(GitHubEvent {
+        base: text(&pull["base"]["sha"]),
+        head: text(&pull["head"]["sha"]),
+        repo,
+        author: text(&pull["user"]["login"]),
+    })
+}
+
+fn change_source(args: &CheckArgs, event: &GitHubEvent) -> anyhow::Result<crate::authz::ChangeSource> {
     let mut source = crate::authz::ChangeSource::default();
-    if let Some(repo) = &args.as_repo {
+    if let Some(repo) = args.as_repo.as_ref().or(event.repo.as_ref()) {
         let (repo, branch) =
             crate::authz::ChangeSource::parse_repo(repo).map_err(|e| anyhow::anyhow!("--as-repo: {e}"))?;
         source.repo = Some(repo);
         source.branch = branch;
     }
     source.users.extend(args.as_user.iter().cloned());
-    if let Some(author) = &args.author {
+    if let Some(author) = args.author.as_ref().or(event.author.as_ref()) {
         source.author = Some(author.clone());
         source.users.push(author.clone());
     }
@@ -527,8 +690,12 @@ fn change_source(args: &CheckArgs) -> anyhow::Result<crate::authz::ChangeSource>
 }
 
 fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
+    let event = match &args.github_event {
+        Some(path) => github_event(path)?,
+        None => GitHubEvent::default(),
+    };
     // The change source is checked before the repository is opened.
-    let source = change_source(args)?;
+    let source = change_source(args, &event)?;
     let options = load_options(&args.load);
     let config = match (&args.base_dir, &args.head_dir) {
         (Some(base_dir), Some(head_dir)) => {
@@ -548,8 +715,9 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
             }
             let repo = load::GitRepo::discover(&args.repo)?;
             let root = args.root.clone().unwrap_or_else(|| repo.cwd_prefix.clone());
-            let base = args.base.as_deref().context("--base REV or --base-dir DIR is required")?;
-            let head = args.head.as_deref().unwrap_or("HEAD");
+            let base =
+                args.base.as_deref().or(event.base.as_deref()).context("--base REV or --base-dir DIR is required")?;
+            let head = args.head.as_deref().or(event.head.as_deref()).unwrap_or("HEAD");
             crate::check::CheckConfig::revisions(&repo, (base, head), root.trim_matches('/'), source, options)?
         }
     };
@@ -626,6 +794,10 @@ fn emit(
             Format::Markdown => out.write_all(report::markdown::render(report).as_bytes()),
         }
     };
+    for (format, path) in &output.report_file {
+        let extra = OutputArgs { format: *format, output: Some(path.clone()), report_file: Vec::new(), ..*output };
+        emit(report, &extra, sources, false)?;
+    }
     match &output.output {
         None => {
             let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -640,7 +812,7 @@ fn emit(
 }
 
 /// Writes a file whole or not at all: into a temporary file beside it, then renamed over it.
-fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+fn write_file(path: &Path, write: impl Fn(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().with_context(|| format!("--output {}: not a file name", path.display()))?;
     let temporary = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));

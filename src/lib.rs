@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod compat;
 pub mod diff;
+pub mod export;
 pub mod forge;
 pub mod generate;
 pub mod load;

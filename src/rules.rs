@@ -22,6 +22,13 @@ macro_rules! rules {
                     $(Rule::$variant => $id,)*
                 }
             }
+
+            /// The rule's page, `docs/rules/<id>.md`, embedded at build time.
+            pub fn docs(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => include_str!(concat!("../docs/rules/", $id, ".md")),)*
+                }
+            }
         }
     };
 }

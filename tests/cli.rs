@@ -421,3 +421,27 @@ fn git_errors_say_what_to_do() {
     let output = datasurface(clones.path(), &["lint", "bare.git", "--rev", "HEAD"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+#[test]
+fn explain_prints_a_rule_page_and_rules_lists_them_all() {
+    let output = datasurface(&repo_root(), &["explain", "compat.column-removed"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output),
+        std::fs::read_to_string(repo_root().join("docs/rules/compat.column-removed.md")).unwrap()
+    );
+    let output = datasurface(&repo_root(), &["explain", "compat.colum-removed"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("did you mean `compat.column-removed`"), "{}", stderr(&output));
+    let text = stdout(&datasurface(&repo_root(), &["rules"]));
+    assert_eq!(text.lines().count(), datasurface::rules::Rule::ALL.len());
+    assert!(
+        text.lines().any(|l| l.starts_with("compat.column-removed") && l.contains("compat") && l.contains("error"))
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&datasurface(&repo_root(), &["rules", "--format", "json"]).stdout).unwrap();
+    let rules = json.as_array().unwrap();
+    assert_eq!(rules.len(), datasurface::rules::Rule::ALL.len());
+    let tag = rules.iter().find(|r| r["id"] == "yaml.tag").unwrap();
+    assert_eq!((tag["family"].as_str(), tag["severity"].as_str()), (Some("yaml"), Some("error")));
+}

@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],
     &["forge", "queue"],
     &["service"],
-    &["generate", "schema"],
+    &["generate", "schema", "export"],
     &["cli"],
 ];
 

@@ -122,3 +122,50 @@ fn the_example_model_validates_against_the_schema() {
     assert!(acme.iter().all(|ok| *ok), "an acme document does not validate: {results:?}");
     assert!(!last, "the schema accepted an unknown field");
 }
+
+#[test]
+fn the_export_schema_is_current_and_the_export_follows_it() {
+    let printed = stdout(&datasurface(&repo_root(), &["export", "--schema"]));
+    let path = repo_root().join("schema/datasurface-export.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if printed != committed {
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &printed).unwrap();
+        } else {
+            panic!("schema/datasurface-export.schema.json is stale; rerun with UPDATE_SCHEMA=1");
+        }
+    }
+    let output = datasurface(&repo_root(), &["export", "fixtures/acme"]);
+    assert_eq!(output.status.code(), Some(0));
+    let export: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    if let Err(error) = crate::support::validate_json("../../schema/datasurface-export.schema.json", &export) {
+        panic!("the export does not follow its schema: {error}");
+    }
+    // What a catalog wants: every dataset with its owner's team, its file and its consumers.
+    let usa = export["zones"].as_array().unwrap().iter().find(|z| z["name"] == "usa").unwrap();
+    assert_eq!(usa["owner"]["teams"], serde_json::json!(["acme/us-governance"]));
+    let northwind = usa["teams"].as_array().unwrap().iter().find(|t| t["name"] == "northwind").unwrap();
+    assert_eq!(northwind["owner"]["text"], "repo acme/northwind, team acme/northwind-eng");
+    let customers = northwind["datastores"].as_array().unwrap().iter().find(|d| d["name"] == "customers").unwrap();
+    assert_eq!(customers["file"], "fixtures/acme/zones/usa/teams/northwind/customers.yaml");
+    let dataset = &customers["datasets"][0];
+    assert_eq!(dataset["name"], "customers");
+    assert!(dataset["columns"].as_array().unwrap().iter().any(|c| c["name"] == "email" && c["type"] == "varchar(320)"));
+    let consumers: Vec<&str> =
+        dataset["consumers"].as_array().unwrap().iter().map(|c| c["workspace"].as_str().unwrap()).collect();
+    assert_eq!(consumers, ["marketing"]);
+    assert_eq!(dataset["consumers"][0]["owner"], "repo acme/analytics, team acme/analytics");
+    // The YAML form says the same.
+    let yaml_out = stdout(&datasurface(&repo_root(), &["export", "fixtures/acme", "--format", "yaml"]));
+    let parsed = yaml::parse(&yaml_out, yaml::Limits::default());
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert_eq!(to_json(&parsed.documents[0]), export);
+    // The same from a git revision.
+    let repo = crate::support::new_repo();
+    crate::support::copy_dir(&fixture("acme"), &repo.path().join("model"));
+    crate::support::commit_all(repo.path(), "acme");
+    let output = datasurface(repo.path(), &["export", "--rev", "HEAD", "--root", "model"]);
+    let from_git: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(from_git["root"], "model");
+    assert_eq!(from_git["zones"].as_array().unwrap().len(), 2);
+}
