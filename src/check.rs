@@ -93,6 +93,7 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
     crate::warm::remember_folders(cache, &head, &lint.fresh_local);
     let mut problems = lint.problems;
     timer.mark("lint head");
+    crate::progress::phase("comparing base and head", 0);
     let diff = diff::diff(&base, &head);
     timer.mark("diff");
     let source = &source;

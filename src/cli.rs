@@ -388,6 +388,65 @@ fn main_inner() -> ExitCode {
     }
 }
 
+/// Shows what a long run is doing on stderr, when stderr is a terminal and the run takes more
+/// than a second (`DATASURFACE_PROGRESS_AFTER_MS` changes that); nothing otherwise, so CI logs
+/// and pipes stay clean. The line is cleared when the run is over.
+struct Progress {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The progress line of this run, if one is shown.
+static PROGRESS: std::sync::Mutex<Option<Progress>> = std::sync::Mutex::new(None);
+
+impl Progress {
+    fn start() {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let after = std::env::var("DATASURFACE_PROGRESS_AFTER_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut shown = false;
+            loop {
+                if started.elapsed() >= std::time::Duration::from_millis(after) {
+                    let (phase, done, total) = crate::progress::now();
+                    let counts = if total > 0 { format!(" {done}/{total}") } else { String::new() };
+                    eprint!("\r\x1b[Kdatasurface: {phase}{counts} ({:.0} s)", started.elapsed().as_secs_f64());
+                    shown = true;
+                }
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if shown {
+                eprint!("\r\x1b[K");
+            }
+        });
+        if let Ok(mut progress) = PROGRESS.lock() {
+            *progress = Some(Progress { stop, thread: Some(thread) });
+        }
+    }
+
+    /// Clears the line before the report is written (and at the end of the run).
+    fn stop() {
+        let progress = PROGRESS.lock().ok().and_then(|mut p| p.take());
+        drop(progress);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let color = match args.color {
         Color::Always => true,
@@ -399,8 +458,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             unless_pipe_closed(print(&crate::schema::render()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Lint(lint) => run_lint(lint, color),
-        Command::Check(check) => run_check(check, color),
+        Command::Lint(lint) => {
+            Progress::start();
+            let code = run_lint(lint, color);
+            Progress::stop();
+            code
+        }
+        Command::Check(check) => {
+            Progress::start();
+            let code = run_check(check, color);
+            Progress::stop();
+            code
+        }
         Command::Generate(generate) => run_generate(generate),
         Command::Serve(serve) => run_serve(serve),
         Command::Export(export) => run_export(export),
@@ -794,6 +863,7 @@ fn emit(
             Format::Markdown => out.write_all(report::markdown::render(report).as_bytes()),
         }
     };
+    Progress::stop();
     for (format, path) in &output.report_file {
         let extra = OutputArgs { format: *format, output: Some(path.clone()), report_file: Vec::new(), ..*output };
         emit(report, &extra, sources, false)?;

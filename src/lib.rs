@@ -15,6 +15,7 @@ pub mod load;
 pub mod model;
 pub mod policy;
 pub mod problem;
+pub mod progress;
 pub mod queue;
 pub mod report;
 pub mod rules;

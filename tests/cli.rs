@@ -445,3 +445,26 @@ fn explain_prints_a_rule_page_and_rules_lists_them_all() {
     let tag = rules.iter().find(|r| r["id"] == "yaml.tag").unwrap();
     assert_eq!((tag["family"].as_str(), tag["severity"].as_str()), (Some("yaml"), Some("error")));
 }
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    // On a terminal (made by `script`), a run that takes long enough shows what it does, and
+    // clears the line before the report.
+    let command = format!("{} lint {}", env!("CARGO_BIN_EXE_datasurface"), fixture("acme").display());
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("DATASURFACE_PROGRESS_AFTER_MS", "0")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("\r\x1b[Kdatasurface: "), "{text:?}");
+    assert!(text.contains("\r\x1b[Kdatasurface lint: no problems"), "the line is cleared before the report: {text:?}");
+    // Elsewhere (CI logs, pipes) nothing at all.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_datasurface"))
+        .args(["lint", &fixture("acme").display().to_string()])
+        .env("DATASURFACE_PROGRESS_AFTER_MS", "0")
+        .output()
+        .unwrap();
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+}

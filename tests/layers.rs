@@ -8,7 +8,7 @@ use crate::support::repo_root;
 
 /// Bottom to top. A module may use modules of its own layer only where listed in `SIDEWAYS`.
 const LAYERS: &[&[&str]] = &[
-    &["span", "rules", "suggest", "timing"],
+    &["span", "rules", "suggest", "timing", "progress"],
     &["problem"],
     &["model"],
     &["yaml"],

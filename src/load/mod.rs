@@ -214,6 +214,7 @@ pub fn load_planned(
     full: &std::collections::HashSet<String>,
 ) -> Result<Model, Error> {
     let mut timer = crate::timing::Timer::new();
+    crate::progress::phase("listing files", 0);
     let prefix = snapshot.prefix();
     let join = |rel: &str| if prefix.is_empty() { rel.to_string() } else { format!("{prefix}/{rel}") };
     // Folders whose summary is cached are neither walked nor read.
@@ -295,6 +296,7 @@ pub fn load_planned(
                 }
         })
         .collect();
+    crate::progress::phase("reading files", summarized.iter().filter(|k| k.is_none()).count());
     let parsed = parse_all(snapshot, &jobs, options, cache, &summarized, &persist)?;
     timer.mark("parse files");
     let mut model = assemble(prefix, jobs, parsed);
@@ -395,6 +397,7 @@ fn parse_all(
                                 continue;
                             }
                             let parsed = Arc::new(parse_file(&reader, classified, entry, options, &budget)?);
+                            crate::progress::file_read();
                             if let Some((place, blob)) = cacheable {
                                 cache.insert(blob, place, parsed.clone(), persist[index]);
                             }

@@ -30,6 +30,7 @@ pub struct Lint {
 }
 
 pub fn lint_detailed(model: &Model) -> Lint {
+    crate::progress::phase("linting", 0);
     let mut timer = crate::timing::Timer::new();
     let index = Index::new(model);
     timer.mark("index");
