@@ -34,7 +34,7 @@ pub enum Command {
     /// Load and validate one model: a folder, or a folder at a git revision.
     Lint(LintArgs),
     /// Check a change: lint the head, then who may make it and whom it breaks, from base to head.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Print the JSON Schema of model files (for editors and yaml-language-server).
     Schema,
     /// Write a synthetic, lint-clean model for benchmarks: a folder, or a git repository (--git)
