@@ -46,6 +46,10 @@ pub enum Command {
     /// Print the whole resolved model as one document (JSON or YAML): every object with its
     /// owner, zone, team and file, and the consumers of every dataset.
     Export(ExportArgs),
+    /// Git hooks: `install` writes a pre-push (default) or pre-commit hook; `run` is what the
+    /// hook calls (docs/ci.md).
+    #[command(subcommand)]
+    Hook(HookCommand),
     /// Print the documentation of a rule (`datasurface explain compat.column-removed`).
     Explain {
         /// The rule id.
@@ -88,6 +92,29 @@ pub struct ExportArgs {
 pub enum ExportFormat {
     Json,
     Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write the hook into this repository (where `core.hooksPath` says, else .git/hooks).
+    Install {
+        /// A pre-push hook: checks each pushed ref against the remote's tip (the default).
+        #[arg(long, conflicts_with = "pre_commit")]
+        pre_push: bool,
+        /// A pre-commit hook: lints the staged model.
+        #[arg(long)]
+        pre_commit: bool,
+        /// Replace a hook of that name that is not datasurface's.
+        #[arg(long)]
+        force: bool,
+    },
+    /// What the installed hook runs (git's hook arguments follow; pre-push reads its refs on stdin).
+    Run {
+        #[arg(value_enum)]
+        hook: crate::hook::Kind,
+        /// What git passed the hook.
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -473,6 +500,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Command::Generate(generate) => run_generate(generate),
         Command::Serve(serve) => run_serve(serve),
         Command::Export(export) => run_export(export),
+        Command::Hook(HookCommand::Install { pre_commit, force, .. }) => {
+            let kind = if *pre_commit { crate::hook::Kind::PreCommit } else { crate::hook::Kind::PrePush };
+            let path = crate::hook::install(&std::env::current_dir()?, kind, *force)?;
+            println!("datasurface: installed {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hook(HookCommand::Run { hook, args }) => crate::hook::run(*hook, args),
         Command::Explain { rule } => {
             let Some(found) = crate::rules::Rule::from_id(rule.trim()) else {
                 let ids = crate::rules::Rule::ALL.iter().map(|r| r.id());

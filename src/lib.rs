@@ -11,6 +11,7 @@ pub mod diff;
 pub mod export;
 pub mod forge;
 pub mod generate;
+pub mod hook;
 pub mod load;
 pub mod model;
 pub mod policy;

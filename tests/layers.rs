@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],
     &["forge", "queue"],
     &["service"],
-    &["generate", "schema", "export"],
+    &["generate", "schema", "export", "hook"],
     &["cli"],
 ];
 

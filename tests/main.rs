@@ -8,6 +8,7 @@ mod fetch; // The service fetches pull-request heads and base commits into bare 
 mod formats; // check end to end; SARIF, GitLab, GitHub and Markdown outputs.
 mod fuzz; // Mutated model files never make datasurface panic.
 mod generate; // Synthetic models for benchmarks are lint-clean and deterministic.
+mod hooks; // Git hooks with real pushes to a bare remote and real commits.
 mod hostile; // Hostile input: excerpts only from accepted bytes; file and model limits in every mode.
 mod layers; // Every module uses only lower layers; the engine knows nothing of forges.
 mod lint_fixtures; // Every fixtures/lint case yields exactly its expected problems.
