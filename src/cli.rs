@@ -817,9 +817,15 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("{} is a bare git repository: pass --base REV", args.repo.display());
             }
             let repo = load::GitRepo::discover(&args.repo)?;
-            let root = args.root.clone().unwrap_or_else(|| repo.cwd_prefix.clone());
             let base =
                 args.base.as_deref().or(event.base.as_deref()).context("--base REV or --base-dir DIR is required")?;
+            // The model root: --root, else where --repo points inside the work tree, else what
+            // .datasurface.yaml says in the base (a change cannot move its own root).
+            let root = match (&args.root, repo.cwd_prefix.is_empty()) {
+                (Some(root), _) => root.clone(),
+                (None, false) => repo.cwd_prefix.clone(),
+                (None, true) => load::configured_root(&repo, base).map_err(|e| anyhow::anyhow!(e))?.unwrap_or_default(),
+            };
             let head = args.head.as_deref().or(event.head.as_deref()).unwrap_or("HEAD");
             crate::check::CheckConfig::revisions(&repo, (base, head), root.trim_matches('/'), source, options)?
         }

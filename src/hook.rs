@@ -98,25 +98,9 @@ pub fn repo_from_url(url: &str) -> Option<String> {
     (segments.len() >= 2).then(|| segments.join("/"))
 }
 
-/// The model root from `.datasurface.yaml` of `rev` (`root: models/acme`), else the root.
+/// The model root from `.datasurface.yaml` of `rev`, else the repository root.
 fn model_root(repo: &GitRepo, rev: &str) -> String {
-    let Ok(snapshot) = repo.snapshot(rev, "") else { return String::new() };
-    let Some(text) = snapshot.root_file(".datasurface.yaml", 64 * 1024) else { return String::new() };
-    let parsed = crate::yaml::parse(&text, crate::yaml::Limits::default());
-    match parsed.documents.first().map(|d| &d.value) {
-        Some(crate::yaml::Value::Map(entries)) => entries
-            .iter()
-            .find(|e| e.key == "root")
-            .and_then(|e| {
-                if let crate::yaml::Value::Scalar(s, _) = &e.value.value {
-                    Some(s.trim_matches('/').to_string())
-                } else {
-                    None
-                }
-            })
-            .unwrap_or_default(),
-        _ => String::new(),
-    }
+    load::configured_root(repo, rev).ok().flatten().unwrap_or_default()
 }
 
 /// What to check for one pushed ref.

@@ -630,6 +630,42 @@ fn assemble(prefix: &str, jobs: Vec<(String, Classified, SourceEntry)>, parsed: 
     model
 }
 
+/// The model root `.datasurface.yaml` names at the repository root of `rev` (`root:
+/// models/acme`); `Ok(None)` without that file. A pull request's check reads it from the
+/// base, so a change cannot move its own policy. A file that cannot be read as such is an
+/// error naming its line and column.
+pub fn configured_root(repo: &GitRepo, rev: &str) -> Result<Option<String>, String> {
+    let snapshot = repo.snapshot(rev, "").map_err(|e| e.to_string())?;
+    let Some(text) = snapshot.root_file(".datasurface.yaml", 64 * 1024) else { return Ok(None) };
+    let parsed = yaml::parse(&text, yaml::Limits::default());
+    if let Some(error) = parsed.errors.first() {
+        return Err(format!(".datasurface.yaml:{}:{}: {}", error.pos.line, error.pos.col, error.message));
+    }
+    let root = match parsed.documents.first().map(|d| &d.value) {
+        None => return Ok(None),
+        Some(yaml::Value::Map(entries)) => {
+            if let Some(unknown) = entries.iter().find(|e| e.key != "root") {
+                return Err(format!(
+                    ".datasurface.yaml:{}:{}: unknown setting `{}` (the only one is `root`)",
+                    unknown.key_pos.line, unknown.key_pos.col, unknown.key
+                ));
+            }
+            match entries.iter().find(|e| e.key == "root").map(|e| (&e.value.value, e.value.pos)) {
+                Some((yaml::Value::Scalar(root, _), _)) => root.trim_matches('/').to_string(),
+                None => return Ok(None),
+                Some((_, pos)) => {
+                    return Err(format!(".datasurface.yaml:{}:{}: `root` must be a folder path", pos.line, pos.col));
+                }
+            }
+        }
+        Some(_) => return Err(".datasurface.yaml:1:1: it must be a mapping such as `root: models/acme`".into()),
+    };
+    if !root.is_empty() && root.split('/').any(|part| part == ".." || part == "." || part.is_empty()) {
+        return Err(format!(".datasurface.yaml: `root: {root}` must be a folder inside the repository"));
+    }
+    Ok(Some(root))
+}
+
 /// The folder that holds `path`'s git work tree, if any, found without opening the repository.
 pub fn enclosing_worktree(path: &Path) -> Option<PathBuf> {
     let path = path.canonicalize().ok()?;

@@ -350,7 +350,7 @@ async fn check_pull(
     };
     fetch_pull(mirror.clone(), pull.clone(), token).await?;
     let repo = load::GitRepo::discover(&mirror).map_err(|e| Neutral(e.to_string()))?;
-    let root = model_root(&repo, &pull.base_sha)?;
+    let root = load::configured_root(&repo, &pull.base_sha).map_err(Neutral)?.unwrap_or_default();
     // Every pull request gets a check run; one that touches no model file passes at once.
     let base = repo.snapshot(&pull.base_sha, &root).map_err(|e| Neutral(e.to_string()))?;
     let head = repo.snapshot(&pull.head_sha, &root).map_err(|e| Neutral(e.to_string()))?;
@@ -456,38 +456,6 @@ async fn fetch_pull(mirror: PathBuf, pull: Pull, token: Option<String>) -> Resul
     })
     .await
     .map_err(|e| Neutral(format!("fetching failed unexpectedly: {e}")))?
-}
-
-/// The model root from `.datasurface.yaml` of the base (a pull request cannot change its own
-/// policy); the repository root without that file.
-fn model_root(repo: &load::GitRepo, base_sha: &str) -> Result<String, Neutral> {
-    let snapshot = repo.snapshot(base_sha, "").map_err(|e| Neutral(e.to_string()))?;
-    let Some(text) = snapshot.root_file(".datasurface.yaml", 64 * 1024) else { return Ok(String::new()) };
-    let parsed = crate::yaml::parse(&text, crate::yaml::Limits::default());
-    if let Some(error) = parsed.errors.first() {
-        return Err(Neutral(format!(".datasurface.yaml:{}:{}: {}", error.pos.line, error.pos.col, error.message)));
-    }
-    let root = match parsed.documents.first().map(|d| &d.value) {
-        None => return Ok(String::new()),
-        Some(crate::yaml::Value::Map(entries)) => {
-            if let Some(unknown) = entries.iter().find(|e| e.key != "root") {
-                return Err(Neutral(format!(
-                    ".datasurface.yaml:{}:{}: unknown setting `{}` (the only one is `root`)",
-                    unknown.key_pos.line, unknown.key_pos.col, unknown.key
-                )));
-            }
-            match entries.iter().find(|e| e.key == "root").map(|e| &e.value.value) {
-                Some(crate::yaml::Value::Scalar(root, _)) => root.trim_matches('/').to_string(),
-                None => String::new(),
-                Some(_) => return Err(Neutral(".datasurface.yaml: `root` must be a folder path".into())),
-            }
-        }
-        Some(_) => return Err(Neutral(".datasurface.yaml must be a mapping such as `root: models/acme`".into())),
-    };
-    if root.split('/').any(|part| part == ".." || part == "." || part.is_empty()) && !root.is_empty() {
-        return Err(Neutral(format!(".datasurface.yaml: `root: {root}` must be a folder inside the repository")));
-    }
-    Ok(root)
 }
 
 /// The change source of SERVICE.md §4: head repository and branch, the author, the approvers
