@@ -2,6 +2,7 @@
 
 mod support;
 
+mod ci; // The GitHub Action and the GitLab CI template, run as their CI runs them.
 mod cli; // Exit codes, arguments and output formats of the binary.
 mod fake_github; // A stand-in GitHub on loopback for the service tests.
 mod fetch; // The service fetches pull-request heads and base commits into bare mirrors.

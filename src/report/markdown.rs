@@ -79,17 +79,24 @@ pub fn escape(text: &str) -> String {
             continue;
         }
         let mut chars = segment.chars().peekable();
+        // A mention starts at `@` that follows no word character (`repo@branch` and e-mail
+        // addresses mention nobody), as GitHub and GitLab read them.
+        let mut after_word = out.chars().last().is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '/' | '@'));
         while let Some(c) = chars.next() {
+            let word = c.is_alphanumeric() || matches!(c, '_' | '/' | '@');
             match c {
                 '|' => out.push_str("\\|"),
                 '<' => out.push_str("&lt;"),
                 '>' => out.push_str("&gt;"),
                 '&' => out.push_str("&amp;"),
-                '@' if chars.peek().is_some_and(|n| n.is_ascii_alphanumeric() || matches!(n, '-' | '_')) => {
+                '@' if !after_word
+                    && chars.peek().is_some_and(|n| n.is_ascii_alphanumeric() || matches!(n, '-' | '_')) =>
+                {
                     out.push_str("@\u{200b}");
                 }
                 c => out.push(c),
             }
+            after_word = word;
         }
     }
     out
@@ -339,7 +346,9 @@ mod tests {
         assert_eq!(code_spans("a ``b` c`` d"), vec![("a ", false), ("``b` c``", true), (" d", false)]);
         assert!(!escape("\\`x @y/z `").contains("@y"));
         assert_eq!(escape("a | b"), "a \\| b");
-        assert_eq!(escape("user@example.com"), "user@\u{200b}example.com");
+        assert_eq!(escape("user@example.com"), "user@example.com", "an address mentions nobody");
+        assert_eq!(escape("repo acme/x@feature"), "repo acme/x@feature");
+        assert_eq!(escape("(@team/all)"), "(@\u{200b}team/all)");
     }
 
     #[test]
