@@ -230,6 +230,12 @@ pub struct CheckArgs {
     /// A forge team of the author or an approver: ORG/SLUG on GitHub, a group path on GitLab (repeatable).
     #[arg(long, value_name = "ORG/SLUG", value_parser = crate::authz::ChangeSource::parse_team)]
     pub as_team: Vec<String>,
+    /// Approves the breaking changes to one dataset for one workspace only, as `/datasurface
+    /// approve` does in a pull request: WORKSPACE:DATASTORE/DATASET[:FINGERPRINT], where the
+    /// fingerprint (the JSON report's `impact[].consumers[].fingerprint`) pins the dataset's head
+    /// schema. Never an authorization (repeatable).
+    #[arg(long, value_name = "WORKSPACE:DATASTORE/DATASET[:FINGERPRINT]", value_parser = crate::authz::Approval::parse)]
+    pub approval: Vec<crate::authz::Approval>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -789,6 +795,7 @@ fn change_source(args: &CheckArgs, event: &GitHubEvent) -> anyhow::Result<crate:
     source.approvers = args.approver.clone();
     source.users.extend(args.approver.iter().cloned());
     source.teams = args.as_team.clone();
+    source.approvals = args.approval.clone();
     Ok(source)
 }
 

@@ -468,3 +468,92 @@ fn progress_shows_on_a_terminal_only() {
         .unwrap();
     assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn a_workspace_approval_pins_the_dataset_schema_it_saw() {
+    let case = fixture("scenarios/compat.column-removed");
+    let base = case.join("base");
+    let head = case.join("head");
+    let dirs = ["check", "--base-dir", base.to_str().unwrap(), "--head-dir", head.to_str().unwrap()];
+    let run = |extra: &[&str]| {
+        let args = [&dirs[..], &["--as-repo", "org/producers@main", "--format", "json"], extra].concat();
+        let output = datasurface(&repo_root(), &args);
+        let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+        (output.status.code(), json)
+    };
+    let (code, json) = run(&[]);
+    assert_eq!(code, Some(1));
+    let consumer = &json["check"]["impact"][0]["consumers"][0];
+    assert_eq!(consumer["workspace"], "ws");
+    let fingerprint = consumer["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(fingerprint.len(), 16, "{consumer}");
+
+    // The approval for the workspace, pinned to the schema the report showed, makes it pass.
+    let (code, json) = run(&["--approval", &format!("ws:store/items:{fingerprint}")]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["problems"][0]["severity"], "info");
+    let by = json["check"]["impact"][0]["consumers"][0]["approved_by"].as_str().unwrap();
+    assert!(by.contains("store/items") && by.contains("ws"), "{by}");
+    // Without a fingerprint it approves whatever the schema is; names fold case.
+    assert_eq!(run(&["--approval", "WS:Store/Items"]).0, Some(0));
+    // Pinned to another schema, or for another workspace or dataset, it does not count.
+    assert_eq!(run(&["--approval", "ws:store/items:0123456789abcdef"]).0, Some(1));
+    assert_eq!(run(&["--approval", "other:store/items"]).0, Some(1));
+    assert_eq!(run(&["--approval", "ws:store/other"]).0, Some(1));
+
+    // A malformed approval is a usage error naming the spelling.
+    for bad in ["ws", "ws:store", "ws:store/items:xyz", ":store/items"] {
+        let output = datasurface(&repo_root(), &[&dirs[..], &["--approval", bad]].concat());
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        assert!(stderr(&output).contains("WORKSPACE:DATASTORE/DATASET"), "{bad}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn the_schema_fingerprint_follows_the_shape_not_the_documentation() {
+    let case = fixture("scenarios/compat.column-removed");
+    let fingerprint = |edit: &dyn Fn(&str) -> String| {
+        let head = tempfile::tempdir().unwrap();
+        crate::support::copy_dir(&case.join("head"), head.path());
+        let store = head.path().join("zones/z/teams/producers/store.yaml");
+        std::fs::write(&store, edit(&std::fs::read_to_string(&store).unwrap())).unwrap();
+        let base = case.join("base");
+        let args = [
+            "check",
+            "--base-dir",
+            base.to_str().unwrap(),
+            "--head-dir",
+            head.path().to_str().unwrap(),
+            "--as-repo",
+            "org/producers@main",
+            "--format",
+            "json",
+        ];
+        let json: serde_json::Value = serde_json::from_str(&stdout(&datasurface(&repo_root(), &args))).unwrap();
+        json["check"]["impact"][0]["consumers"][0]["fingerprint"].as_str().unwrap().to_string()
+    };
+    let original = fingerprint(&|s| s.to_string());
+    let documented = fingerprint(&|s| s.replace("  - name: items\n", "  - name: items\n    documentation: Items.\n"));
+    assert_eq!(original, documented, "documentation is not part of the shape");
+    let moved = fingerprint(&|s| {
+        s.replace("{name: id, type: bigint, nullable: false}", "{nullable: false, type: bigint, name: id}")
+    });
+    assert_eq!(original, moved, "the order of a column's fields is not part of the shape");
+    for (what, from, to) in [
+        ("a type", "decimal(10,2)", "decimal(12,2)"),
+        (
+            "nullability",
+            "{name: price, type: \"decimal(10,2)\"}",
+            "{name: price, type: \"decimal(10,2)\", nullable: false}",
+        ),
+        ("the primary key", "primaryKey: [id]", "primaryKey: [id, price]"),
+        (
+            "a classification",
+            "classifications: [PUB]\n    schema:\n      primaryKey",
+            "classifications: [PII]\n    schema:\n      primaryKey",
+        ),
+        ("a column name", "name: price", "name: cost"),
+    ] {
+        assert_ne!(original, fingerprint(&|s| s.replacen(from, to, 1)), "{what} is part of the shape");
+    }
+}

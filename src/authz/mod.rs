@@ -7,7 +7,7 @@
 
 mod source;
 
-pub use source::ChangeSource;
+pub use source::{Approval, ChangeSource};
 
 use std::collections::HashSet;
 

@@ -16,6 +16,45 @@ pub struct ChangeSource {
     pub author: Option<String>,
     /// The approvers, for reports (also in `users`).
     pub approvers: Vec<String>,
+    /// Approvals narrower than an approver's: of the breaking changes to one dataset, for one
+    /// workspace only (`/datasurface approve`, `--approval`); never an authorization.
+    pub approvals: Vec<Approval>,
+}
+
+/// An approval of the breaking changes to `datastore/dataset` for workspace `workspace`,
+/// given by `by`, valid while the dataset's head schema has `fingerprint` (any when `None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    pub by: String,
+    pub workspace: String,
+    pub datastore: String,
+    pub dataset: String,
+    pub fingerprint: Option<String>,
+}
+
+impl Approval {
+    /// Parses `--approval WORKSPACE:DATASTORE/DATASET[:FINGERPRINT]`.
+    pub fn parse(text: &str) -> Result<Approval, String> {
+        let bad = || format!("`{text}` is not WORKSPACE:DATASTORE/DATASET[:FINGERPRINT]");
+        let mut parts = text.split(':');
+        let (workspace, dataset, fingerprint) =
+            (parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?, parts.next());
+        if parts.next().is_some() || workspace.is_empty() {
+            return Err(bad());
+        }
+        let (datastore, dataset) =
+            dataset.split_once('/').filter(|(a, b)| !a.is_empty() && !b.is_empty()).ok_or_else(bad)?;
+        if fingerprint.is_some_and(|f| f.len() != 16 || !f.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(format!("`{text}`: a fingerprint is 16 hex digits, as the report's impact shows it"));
+        }
+        Ok(Approval {
+            by: "--approval".into(),
+            workspace: workspace.into(),
+            datastore: datastore.into(),
+            dataset: dataset.into(),
+            fingerprint: fingerprint.map(|f| f.to_ascii_lowercase()),
+        })
+    }
 }
 
 impl ChangeSource {
@@ -54,6 +93,17 @@ impl ChangeSource {
             Some(why) => Err(format!("`{text}` {why}")),
             None => Ok(text.to_string()),
         }
+    }
+
+    /// The approval of workspace `workspace` for `datastore/dataset` whose head schema has
+    /// `fingerprint`, if any (names compare as SQL identifiers, without case).
+    pub fn approval(&self, workspace: &str, datastore: &str, dataset: &str, fingerprint: &str) -> Option<&Approval> {
+        self.approvals.iter().find(|a| {
+            a.workspace.eq_ignore_ascii_case(workspace)
+                && a.datastore.eq_ignore_ascii_case(datastore)
+                && a.dataset.eq_ignore_ascii_case(dataset)
+                && a.fingerprint.as_deref().is_none_or(|f| f == fingerprint)
+        })
     }
 
     pub fn is_unknown(&self) -> bool {
@@ -108,6 +158,9 @@ impl ChangeSource {
         }
         if !self.teams.is_empty() {
             parts.push(format!("teams {}", self.teams.join(", ")));
+        }
+        for a in &self.approvals {
+            parts.push(format!("approval by {} of {}/{} for {}", a.by, a.datastore, a.dataset, a.workspace));
         }
         parts.join(", ")
     }

@@ -26,6 +26,8 @@ pub struct Consumer {
     pub owner: String,
     /// What in the change source satisfies the owner, if anything.
     pub approved_by: Option<String>,
+    /// The changed dataset's head schema fingerprint, which an approval names.
+    pub fingerprint: Option<String>,
 }
 
 /// For one changed dataset, who consumes it.
@@ -78,14 +80,33 @@ impl<'m> Consumers<'m> {
         zone.value.teams.iter().find(|d| &*d.name.value == team)?.owner.as_ref()
     }
 
-    pub fn consumer(&self, workspace: &Placed<Workspace>, group: &str, source: &ChangeSource) -> Consumer {
+    /// The consumer `workspace`'s group `group` of `store/dataset`: approved when the change
+    /// source satisfies the workspace's owner, or holds an approval for that workspace and the
+    /// dataset as its head schema is (`head_fingerprint`, `removed` when it is gone).
+    pub fn consumer(
+        &self,
+        workspace: &Placed<Workspace>,
+        group: &str,
+        source: &ChangeSource,
+        (store, dataset): (&str, &str),
+        head_fingerprint: &str,
+    ) -> Consumer {
         let owner = self.owner_of(workspace);
+        let approved_by = owner.and_then(|o| source.satisfies(o)).or_else(|| {
+            if source.approvals.is_empty() {
+                return None;
+            }
+            source
+                .approval(&workspace.name, store, dataset, head_fingerprint)
+                .map(|a| format!("{} (approval of {store}/{dataset} for {})", a.by, workspace.name))
+        });
         Consumer {
             workspace: workspace.name.to_string(),
             group: group.to_string(),
             team: format!("{}/{}", workspace.scope.zone, workspace.scope.team.as_deref().unwrap_or_default()),
             owner: owner.map_or("(no owner declared)".into(), ToString::to_string),
-            approved_by: owner.and_then(|o| source.satisfies(o)),
+            approved_by,
+            fingerprint: None,
         }
     }
 }
@@ -123,7 +144,14 @@ pub fn check(diff: &Diff<'_>, source: &ChangeSource) -> (Vec<Problem>, Vec<Impac
     let base_consumers = Consumers::new(diff.base, &stores);
     let head_consumers = Consumers::new(diff.head, &stores);
     let unreadable = diff.base.files.iter().filter(|f| !f.parsed.problems.is_empty()).map(|f| &*f.path).collect();
-    let cx = rules::Cx { diff, source, base: &base_consumers, head: &head_consumers, unreadable };
+    let cx = rules::Cx {
+        diff,
+        source,
+        base: &base_consumers,
+        head: &head_consumers,
+        unreadable,
+        fingerprints: Default::default(),
+    };
     let mut findings = Vec::new();
     let mut impacts = Vec::new();
     for change in &diff.changes {

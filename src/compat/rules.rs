@@ -15,6 +15,8 @@ pub(crate) struct Cx<'a, 'm> {
     pub head: &'a Consumers<'m>,
     /// Paths of the base files that had problems when read (few, and found in one pass).
     pub unreadable: std::collections::HashSet<&'m str>,
+    /// Head schema fingerprints by lower-cased `store/dataset`, filled on first use.
+    pub fingerprints: std::cell::OnceCell<std::collections::HashMap<String, String>>,
 }
 
 impl Cx<'_, '_> {
@@ -28,7 +30,37 @@ impl Cx<'_, '_> {
 
     /// The consumers of a base dataset, as recorded in the base.
     pub(super) fn base_consumers(&self, store: &str, dataset: &str) -> Vec<Consumer> {
-        self.base.of(store, dataset).iter().map(|(w, g, _)| self.base.consumer(w, g, self.source)).collect()
+        let consumers = self.base.of(store, dataset);
+        if consumers.is_empty() {
+            return Vec::new();
+        }
+        let fingerprint = self.head_fingerprint(store, dataset);
+        consumers
+            .iter()
+            .map(|(w, g, _)| Consumer {
+                fingerprint: Some(fingerprint.clone()),
+                ..self.base.consumer(w, g, self.source, (store, dataset), &fingerprint)
+            })
+            .collect()
+    }
+
+    /// The fingerprint of `store/dataset` in the head (of the changed datastores: only those
+    /// have breaking changes), `removed` when it is gone.
+    pub(super) fn head_fingerprint(&self, store: &str, dataset: &str) -> String {
+        let index = self.fingerprints.get_or_init(|| {
+            let mut index = std::collections::HashMap::new();
+            for changed in &self.diff.changes {
+                if let Some(crate::diff::DocRef::Datastore(store)) = changed.head {
+                    for d in &store.datasets {
+                        let key = format!("{}/{}", store.name.to_ascii_lowercase(), d.name.to_ascii_lowercase());
+                        index.insert(key, d.schema_fingerprint());
+                    }
+                }
+            }
+            index
+        });
+        let key = format!("{}/{}", store.to_ascii_lowercase(), dataset.to_ascii_lowercase());
+        index.get(&key).cloned().unwrap_or_else(|| "removed".to_string())
     }
 }
 
@@ -212,7 +244,11 @@ fn newly_deprecated(
     let mut consumers: Vec<Consumer> = Vec::new();
     for dataset in datasets {
         for (workspace, group, allows) in cx.head.of(&store.name, &dataset.name) {
-            let consumer = cx.head.consumer(workspace, group, cx.source);
+            let fingerprint = cx.head_fingerprint(&store.name, &dataset.name);
+            let consumer = Consumer {
+                fingerprint: Some(fingerprint.clone()),
+                ..cx.head.consumer(workspace, group, cx.source, (&store.name, &dataset.name), &fingerprint)
+            };
             if !allows && !consumers.contains(&consumer) {
                 consumers.push(consumer);
             }

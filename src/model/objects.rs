@@ -392,6 +392,49 @@ impl Dataset {
             .chain(columns.flat_map(|c| c.classifications.iter().flat_map(|l| &l.value)))
     }
 
+    /// A fingerprint of what consumers depend on: the columns with their names, types and
+    /// nullability, the primary key, the partitioning and the classifications (not the
+    /// documentation). Approvals of a breaking change are keyed by it, so they lapse exactly
+    /// when the dataset's shape changes again. 16 hex digits (FNV-1a 64 of a canonical text).
+    pub fn schema_fingerprint(&self) -> String {
+        let mut canonical = String::new();
+        let sorted = |list: Option<&SpannedList<Str>>, upper: bool| {
+            let mut items: Vec<String> = list
+                .map(|l| {
+                    l.value
+                        .iter()
+                        .map(|n| if upper { n.to_ascii_uppercase() } else { n.to_ascii_lowercase() })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if upper {
+                items.sort();
+                items.dedup();
+            }
+            items.join(",")
+        };
+        canonical.push_str(&format!("classifications[{}]", sorted(self.classifications.as_ref(), true)));
+        if let Some(schema) = &self.schema {
+            canonical.push_str(&format!("key[{}]", sorted(schema.primary_key.as_ref(), false)));
+            canonical.push_str(&format!("partition[{}]", sorted(schema.partition_by.as_ref(), false)));
+            for column in &schema.columns.value {
+                let ty = match &column.ty.value {
+                    Ok(ty) => ty.to_string(),
+                    Err(e) => e.text.to_string(),
+                };
+                canonical.push_str(&format!(
+                    "col[{}:{ty}:{}:{}]",
+                    column.name.to_ascii_lowercase(),
+                    column.is_nullable(),
+                    sorted(column.classifications.as_deref(), true)
+                ));
+            }
+        }
+        let hash =
+            canonical.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{hash:016x}")
+    }
+
     /// `all_classifications` without repeats (ignoring ASCII case, as policies compare them).
     pub fn distinct_classifications(&self) -> Vec<&Name> {
         let mut distinct: Vec<&Name> = Vec::new();

@@ -76,6 +76,7 @@ impl<'r> JsonReport<'r> {
                             .iter()
                             .map(|c| JsonConsumer {
                                 approved_by: c.approved_by.as_deref(),
+                                fingerprint: c.fingerprint.as_deref(),
                                 group: &c.group,
                                 owner: &c.owner,
                                 team: &c.team,
@@ -137,6 +138,8 @@ struct JsonImpact<'r> {
 #[derive(Serialize)]
 struct JsonConsumer<'r> {
     approved_by: Option<&'r str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<&'r str>,
     group: &'r str,
     owner: &'r str,
     team: &'r str,

@@ -515,6 +515,7 @@ async fn change_source(
         teams: member_of,
         author: Some(pull.author.clone()).filter(|a| !a.is_empty()),
         approvers,
+        approvals: Vec::new(),
     })
 }
 
