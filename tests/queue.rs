@@ -94,6 +94,7 @@ both!(
     concurrent_claims_never_share_a_job,
     migrations_apply_once,
     reports_are_stored,
+    approvals_are_kept_per_user_workspace_and_dataset,
 );
 
 async fn a_delivery_is_recorded_once(t: TestStore) {
@@ -263,6 +264,37 @@ async fn reports_are_stored(t: TestStore) {
     assert_eq!(s.report("nope".into()).await.unwrap(), None);
     s.put_report("abc".into(), "<p>report</p>".into()).await.unwrap();
     assert_eq!(s.report("abc".into()).await.unwrap().as_deref(), Some("<p>report</p>"));
+}
+
+async fn approvals_are_kept_per_user_workspace_and_dataset(t: TestStore) {
+    let s = &t.store;
+    let approval = |user: &str, workspace: &str, fingerprint: &str| queue::StoredApproval {
+        pull: "github:acme/model#7".into(),
+        user: user.into(),
+        workspace: workspace.into(),
+        datastore: "Store".into(),
+        dataset: "items".into(),
+        fingerprint: fingerprint.into(),
+        target: "main".into(),
+        at: s.now(),
+    };
+    assert!(s.approvals("github:acme/model#7".into()).await.unwrap().is_empty());
+    s.approve(vec![approval("Carol", "ws", "aaaa"), approval("dave", "other", "aaaa")]).await.unwrap();
+    // Approving again after the schema changed replaces the older approval.
+    s.approve(vec![approval("carol", "WS", "bbbb")]).await.unwrap();
+    let stored = s.approvals("github:acme/model#7".into()).await.unwrap();
+    let rows: Vec<(&str, &str, &str, &str)> = stored
+        .iter()
+        .map(|a| (a.user.as_str(), a.workspace.as_str(), a.datastore.as_str(), a.fingerprint.as_str()))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.contains(&("carol", "ws", "store", "bbbb")), "{rows:?}");
+    assert!(rows.contains(&("dave", "other", "store", "aaaa")), "{rows:?}");
+    assert!(s.approvals("github:acme/model#8".into()).await.unwrap().is_empty(), "per pull request");
+    assert_eq!(s.unapprove("github:acme/model#7".into(), Some("CAROL".into())).await.unwrap(), 1);
+    assert_eq!(s.approvals("github:acme/model#7".into()).await.unwrap().len(), 1);
+    assert_eq!(s.unapprove("github:acme/model#7".into(), None).await.unwrap(), 1);
+    assert!(s.approvals("github:acme/model#7".into()).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

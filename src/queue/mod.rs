@@ -129,6 +129,21 @@ pub struct Counts {
     pub dead: u64,
 }
 
+/// An approval given with `/datasurface approve`: of the breaking changes to
+/// `datastore/dataset` for `workspace`, by `user`, while the dataset's head schema has
+/// `fingerprint` and the pull request targets `target`. `pull` is the pull request's queue key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredApproval {
+    pub pull: String,
+    pub user: String,
+    pub workspace: String,
+    pub datastore: String,
+    pub dataset: String,
+    pub fingerprint: String,
+    pub target: String,
+    pub at: i64,
+}
+
 /// The queue and state of the service. Every method is one transaction.
 pub trait JobStore: Send + Sync {
     /// Records a delivery and, in the same transaction, queues its jobs (replacing the payload
@@ -159,6 +174,14 @@ pub trait JobStore: Send + Sync {
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
     fn put_report(&self, id: String, html: String) -> BoxFuture<'_, Result<()>>;
     fn report(&self, id: String) -> BoxFuture<'_, Result<Option<String>>>;
+    /// Stores approvals; one of the same pull request, user, workspace and dataset replaces
+    /// the older one (a new fingerprint, a new target).
+    fn approve(&self, approvals: Vec<StoredApproval>) -> BoxFuture<'_, Result<()>>;
+    /// The approvals of a pull request, oldest first.
+    fn approvals(&self, pull: String) -> BoxFuture<'_, Result<Vec<StoredApproval>>>;
+    /// Withdraws the approvals of a pull request by `user` (ASCII case folded), or all of them
+    /// when `None`; answers how many there were.
+    fn unapprove(&self, pull: String, user: Option<String>) -> BoxFuture<'_, Result<u64>>;
     /// The store's clock, in milliseconds since the Unix epoch.
     fn now(&self) -> i64;
 }
@@ -193,9 +216,10 @@ pub fn backoff(attempt: u32, base_ms: i64, cap_ms: i64, jitter: f64) -> i64 {
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
 /// The schema, in order; each step runs once, recorded in `schema_version`.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE deliveries (
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE deliveries (
         id TEXT PRIMARY KEY,
         forge TEXT NOT NULL,
         event TEXT NOT NULL,
@@ -226,7 +250,22 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
         html TEXT NOT NULL,
         created_at BIGINT NOT NULL
     );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE approvals (
+        pull TEXT NOT NULL,
+        login TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        datastore TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        target TEXT NOT NULL,
+        approved_at BIGINT NOT NULL,
+        PRIMARY KEY (pull, login, workspace, datastore, dataset)
+    );",
+    ),
+];
 
 #[cfg(test)]
 mod tests {

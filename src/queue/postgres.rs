@@ -9,7 +9,10 @@ use std::str::FromStr;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
-use super::{BoxFuture, Claimed, Clock, Counts, Currency, Delivery, Enqueued, Error, JobRow, JobStore, NewJob, Result};
+use super::{
+    BoxFuture, Claimed, Clock, Counts, Currency, Delivery, Enqueued, Error, JobRow, JobStore, NewJob, Result,
+    StoredApproval,
+};
 
 /// How many connections a store keeps.
 const CONNECTIONS: usize = 4;
@@ -392,6 +395,81 @@ impl JobStore for PgStore {
             let row =
                 guard.as_ref().expect("connected").query_opt("SELECT html FROM reports WHERE id = $1", &[&id]).await?;
             Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn approve(&self, approvals: Vec<StoredApproval>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let mut guard = self.client().await?;
+            let transaction = guard.as_mut().expect("connected").transaction().await?;
+            for a in &approvals {
+                transaction
+                    .execute(
+                        "INSERT INTO approvals (pull, login, workspace, datastore, dataset, fingerprint, target, approved_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         ON CONFLICT (pull, login, workspace, datastore, dataset)
+                         DO UPDATE SET fingerprint = excluded.fingerprint, target = excluded.target, approved_at = excluded.approved_at",
+                        &[
+                            &a.pull,
+                            &a.user.to_ascii_lowercase(),
+                            &a.workspace.to_ascii_lowercase(),
+                            &a.datastore.to_ascii_lowercase(),
+                            &a.dataset.to_ascii_lowercase(),
+                            &a.fingerprint,
+                            &a.target,
+                            &a.at,
+                        ],
+                    )
+                    .await?;
+            }
+            transaction.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn approvals(&self, pull: String) -> BoxFuture<'_, Result<Vec<StoredApproval>>> {
+        Box::pin(async move {
+            let guard = self.client().await?;
+            let rows = guard
+                .as_ref()
+                .expect("connected")
+                .query(
+                    "SELECT pull, login, workspace, datastore, dataset, fingerprint, target, approved_at FROM approvals
+                     WHERE pull = $1 ORDER BY approved_at, login, workspace, datastore, dataset",
+                    &[&pull],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| StoredApproval {
+                    pull: r.get(0),
+                    user: r.get(1),
+                    workspace: r.get(2),
+                    datastore: r.get(3),
+                    dataset: r.get(4),
+                    fingerprint: r.get(5),
+                    target: r.get(6),
+                    at: r.get(7),
+                })
+                .collect())
+        })
+    }
+
+    fn unapprove(&self, pull: String, user: Option<String>) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let guard = self.client().await?;
+            let client = guard.as_ref().expect("connected");
+            Ok(match user {
+                Some(user) => {
+                    client
+                        .execute(
+                            "DELETE FROM approvals WHERE pull = $1 AND login = $2",
+                            &[&pull, &user.to_ascii_lowercase()],
+                        )
+                        .await?
+                }
+                None => client.execute("DELETE FROM approvals WHERE pull = $1", &[&pull]).await?,
+            })
         })
     }
 

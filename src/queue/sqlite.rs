@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{BoxFuture, Claimed, Clock, Counts, Currency, Delivery, Enqueued, Error, JobRow, JobStore, NewJob, Result};
+use super::{
+    BoxFuture, Claimed, Clock, Counts, Currency, Delivery, Enqueued, Error, JobRow, JobStore, NewJob, Result,
+    StoredApproval,
+};
 
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
@@ -327,6 +330,69 @@ impl JobStore for SqliteStore {
     fn report(&self, id: String) -> BoxFuture<'_, Result<Option<String>>> {
         self.run(move |connection, _| {
             Ok(connection.query_row("SELECT html FROM reports WHERE id = ?1", params![id], |r| r.get(0)).optional()?)
+        })
+    }
+
+    fn approve(&self, approvals: Vec<StoredApproval>) -> BoxFuture<'_, Result<()>> {
+        self.run(move |connection, _| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for a in &approvals {
+                transaction.execute(
+                    "INSERT INTO approvals (pull, login, workspace, datastore, dataset, fingerprint, target, approved_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (pull, login, workspace, datastore, dataset)
+                     DO UPDATE SET fingerprint = excluded.fingerprint, target = excluded.target, approved_at = excluded.approved_at",
+                    params![
+                        a.pull,
+                        a.user.to_ascii_lowercase(),
+                        a.workspace.to_ascii_lowercase(),
+                        a.datastore.to_ascii_lowercase(),
+                        a.dataset.to_ascii_lowercase(),
+                        a.fingerprint,
+                        a.target,
+                        a.at
+                    ],
+                )?;
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+
+    fn approvals(&self, pull: String) -> BoxFuture<'_, Result<Vec<StoredApproval>>> {
+        self.run(move |connection, _| {
+            let mut statement = connection.prepare(
+                "SELECT pull, login, workspace, datastore, dataset, fingerprint, target, approved_at FROM approvals
+                 WHERE pull = ?1 ORDER BY approved_at, login, workspace, datastore, dataset",
+            )?;
+            let rows = statement
+                .query_map(params![pull], |r| {
+                    Ok(StoredApproval {
+                        pull: r.get(0)?,
+                        user: r.get(1)?,
+                        workspace: r.get(2)?,
+                        datastore: r.get(3)?,
+                        dataset: r.get(4)?,
+                        fingerprint: r.get(5)?,
+                        target: r.get(6)?,
+                        at: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn unapprove(&self, pull: String, user: Option<String>) -> BoxFuture<'_, Result<u64>> {
+        self.run(move |connection, _| {
+            let n = match user {
+                Some(user) => connection.execute(
+                    "DELETE FROM approvals WHERE pull = ?1 AND login = ?2",
+                    params![pull, user.to_ascii_lowercase()],
+                )?,
+                None => connection.execute("DELETE FROM approvals WHERE pull = ?1", params![pull])?,
+            };
+            Ok(n as u64)
         })
     }
 
