@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use crate::authz::ChangeSource;
 use crate::diff::{ChangeKind, Diff, DocRef};
-use crate::model::{Datastore, Ident, Model, Owner, Placed, Workspace};
+use crate::model::{Datastore, Ident, Model, Owner, Placed, Workspace, same_ident};
 use crate::problem::{Problem, Severity};
 
 /// A workspace's dataset group that sinks a dataset.
@@ -199,6 +199,34 @@ fn has_errors(model: &Model, file: crate::model::FileId) -> bool {
 
 fn added_impacts(store: &Placed<Datastore>) -> Vec<Impact> {
     store.datasets.iter().map(|d| Impact::added(store, d)).collect()
+}
+
+/// The consumers of datastore `store` (all its datasets, or only `dataset`) in `model`, as
+/// impacts with the change `consumed`; `None` when the model has no such datastore or dataset.
+pub fn consumers_of(model: &Model, store: &str, dataset: Option<&str>) -> Option<Vec<Impact>> {
+    let found = model.datastores.iter().find(|d| same_ident(&d.name.value, store))?;
+    let datasets: Vec<&crate::model::Dataset> =
+        found.datasets.iter().filter(|d| dataset.is_none_or(|wanted| same_ident(&d.name.value, wanted))).collect();
+    if datasets.is_empty() {
+        return None;
+    }
+    let stores: std::collections::HashSet<Ident<'_>> = std::iter::once(Ident(&found.name.value)).collect();
+    let consumers = Consumers::new(model, &stores);
+    let source = ChangeSource::default();
+    Some(
+        datasets
+            .iter()
+            .map(|d| Impact {
+                dataset: format!("{}/{}", found.name, d.name),
+                change: "consumed".into(),
+                consumers: consumers
+                    .of(&found.name, &d.name)
+                    .iter()
+                    .map(|(w, g, _)| consumers.consumer(w, g, &source, (&found.name, &d.name), ""))
+                    .collect(),
+            })
+            .collect(),
+    )
 }
 
 impl Impact {

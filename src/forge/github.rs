@@ -40,6 +40,11 @@ pub struct Pull {
     pub base_ref: String,
     pub base_repo: String,
     pub base_clone_url: String,
+    /// GitLab: the target project's id (0 on GitHub).
+    pub project_id: u64,
+    /// GitLab: the merge base the merge request's diff starts from (`diff_refs.base_sha`),
+    /// which diff positions refer to; empty on GitHub.
+    pub merge_base_sha: String,
 }
 
 impl Pull {
@@ -60,6 +65,7 @@ impl Pull {
             base_ref: text(&value["base"]["ref"]),
             base_repo: text(&value["base"]["repo"]["full_name"]),
             base_clone_url: text(&value["base"]["repo"]["clone_url"]),
+            ..Pull::default()
         }
     }
 }
@@ -140,6 +146,21 @@ impl GitHubApp {
             tokens.insert(installation, (token.clone(), expires));
         }
         Ok(token)
+    }
+
+    /// The App's slug (`GET /app` with the App's JWT): its `@` name and `<slug>[bot]` login.
+    pub async fn slug(&self) -> Result<String> {
+        let response = self
+            .http
+            .send(Request {
+                method: reqwest::Method::GET,
+                url: format!("{}/app", self.api),
+                path: "/app",
+                authorization: Some(format!("Bearer {}", self.jwt()?)),
+                body: None,
+            })
+            .await?;
+        response.body["slug"].as_str().map(str::to_string).ok_or_else(|| Error::Other("GET /app: no slug".into()))
     }
 
     /// The installation of the App on a repository (for events that do not name it).
@@ -260,6 +281,24 @@ impl GitHubApp {
             Err(error) if matches!(error.status(), Some(404 | 403)) => Ok(false),
             Err(error) => Err(error),
         }
+    }
+
+    /// A user's permission on a repository (`admin`, `maintain`, `write`, `triage`, `read` or
+    /// `none`); a 404 (not a collaborator, or no such user) is `none`.
+    pub async fn permission(&self, installation: u64, repo: &str, login: &str) -> Result<String> {
+        let path = format!("/repos/{repo}/collaborators/{login}/permission");
+        match self.call(installation, reqwest::Method::GET, &path, None).await {
+            Ok(response) => Ok(response.body["permission"].as_str().unwrap_or("none").to_string()),
+            Err(error) if error.status() == Some(404) => Ok("none".into()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A reaction (`eyes`, `rocket`, `confused`) to an issue comment.
+    pub async fn react(&self, installation: u64, repo: &str, comment: u64, content: &str) -> Result<()> {
+        let path = format!("/repos/{repo}/issues/comments/{comment}/reactions");
+        self.call(installation, reqwest::Method::POST, &path, Some(&json!({ "content": content }))).await?;
+        Ok(())
     }
 
     pub async fn create_check_run(&self, installation: u64, repo: &str, body: &Value) -> Result<u64> {

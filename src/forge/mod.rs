@@ -1,4 +1,4 @@
-//! Talking to the forges: the only module that speaks HTTP to GitHub (and GitLab).
+//! Talking to the forges: the only module that speaks HTTP to GitHub and GitLab.
 //!
 //! One retry policy for every call, owned here rather than by a client library (whose retries
 //! would resend a POST on a 5xx and post a comment twice): a 5xx or a timeout backs off and
@@ -8,6 +8,7 @@
 //! before it is created again).
 
 pub mod github;
+pub mod gitlab;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,13 +125,18 @@ impl Http {
         let mut secondary = 0u32;
         let mut waited = Duration::ZERO;
         loop {
-            let mut builder = self
-                .client
-                .request(request.method.clone(), &request.url)
-                .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28");
+            let mut builder = self.client.request(request.method.clone(), &request.url);
+            builder = if self.forge == "github" {
+                builder.header("accept", "application/vnd.github+json").header("x-github-api-version", "2022-11-28")
+            } else {
+                builder.header("accept", "application/json")
+            };
             if let Some(authorization) = &request.authorization {
-                builder = builder.header("authorization", authorization);
+                // GitLab's access tokens go in their own header.
+                builder = match authorization.strip_prefix("PRIVATE-TOKEN ") {
+                    Some(token) => builder.header("private-token", token),
+                    None => builder.header("authorization", authorization),
+                };
             }
             if let Some(body) = request.body {
                 builder = builder.json(body);
@@ -205,8 +211,11 @@ fn rate_limit_wait(
     if let Some(seconds) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
         return Some(Duration::from_secs(seconds.max(1)));
     }
-    if header("x-ratelimit-remaining") == Some("0")
-        && let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
+    // GitHub spells them `x-ratelimit-*`, GitLab `ratelimit-*`.
+    let remaining = header("x-ratelimit-remaining").or_else(|| header("ratelimit-remaining"));
+    let reset = header("x-ratelimit-reset").or_else(|| header("ratelimit-reset"));
+    if remaining == Some("0")
+        && let Some(reset) = reset.and_then(|v| v.parse::<u64>().ok())
     {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));

@@ -248,8 +248,32 @@ fn impact(out: &mut String, check: &super::CheckSummary) {
     if consumed.is_empty() {
         return;
     }
-    let _ =
-        writeln!(out, "### Impact\n\nChanged datasets and the workspaces that consume them:\n\n```mermaid\ngraph LR");
+    let _ = writeln!(out, "### Impact\n\nChanged datasets and the workspaces that consume them:\n");
+    graph_and_table(out, &consumed, true);
+}
+
+/// The reply to `/datasurface impact`: each dataset's consumers in the head (`head` is its
+/// commit), as a graph and a table.
+pub fn consumers(impacts: &[crate::compat::Impact], head: &str) -> String {
+    let mut out = String::new();
+    let short = &head[..head.len().min(10)];
+    let consumed: Vec<&crate::compat::Impact> = impacts.iter().filter(|i| !i.consumers.is_empty()).collect();
+    let unconsumed: Vec<String> =
+        impacts.iter().filter(|i| i.consumers.is_empty()).map(|i| format!("`{}`", escape(&i.dataset))).collect();
+    if consumed.is_empty() {
+        let _ = writeln!(out, "No workspace consumes {} in the head (`{short}`).", unconsumed.join(", "));
+        return out;
+    }
+    let _ = writeln!(out, "Consumers in the head (`{short}`):\n");
+    graph_and_table(&mut out, &consumed, false);
+    if !unconsumed.is_empty() {
+        let _ = writeln!(out, "No workspace consumes {}.", unconsumed.join(", "));
+    }
+    out
+}
+
+fn graph_and_table(out: &mut String, consumed: &[&crate::compat::Impact], approvals: bool) {
+    let _ = writeln!(out, "```mermaid\ngraph LR");
     let mut nodes: BTreeMap<String, String> = BTreeMap::new();
     let id = |name: &str, nodes: &mut BTreeMap<String, String>| {
         let next = format!("n{}", nodes.len());
@@ -271,20 +295,38 @@ fn impact(out: &mut String, check: &super::CheckSummary) {
         }
     }
     out.push_str(&edges);
-    let _ =
-        writeln!(out, "```\n\n| Dataset | Change | Workspace | Group | Owner | Approved |\n|---|---|---|---|---|---|");
+    if approvals {
+        let _ = writeln!(
+            out,
+            "```\n\n| Dataset | Change | Workspace | Group | Owner | Approved |\n|---|---|---|---|---|---|"
+        );
+    } else {
+        let _ = writeln!(out, "```\n\n| Dataset | Workspace | Group | Team | Owner |\n|---|---|---|---|---|");
+    }
     for item in consumed.iter().take(100) {
         for consumer in &item.consumers {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {} | {} | {} |",
-                escape(&item.dataset),
-                item.change,
-                escape(&consumer.workspace),
-                escape(&consumer.group),
-                escape(&consumer.owner),
-                consumer.approved_by.as_deref().map_or("no".into(), escape)
-            );
+            if approvals {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} | {} | {} |",
+                    escape(&item.dataset),
+                    item.change,
+                    escape(&consumer.workspace),
+                    escape(&consumer.group),
+                    escape(&consumer.owner),
+                    consumer.approved_by.as_deref().map_or("no".into(), escape)
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} | {} |",
+                    escape(&item.dataset),
+                    escape(&consumer.workspace),
+                    escape(&consumer.group),
+                    escape(&consumer.team),
+                    escape(&consumer.owner)
+                );
+            }
         }
     }
     out.push('\n');

@@ -276,7 +276,24 @@ impl Settings {
                         "gitlab.url is set, but neither gitlab.webhook_secret_file nor gitlab.signing_token_file: webhooks could not be verified",
                     ));
                 }
-                Some(GitLab { url, token: sources.secret("gitlab.token")?, webhook_secret, signing_token })
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(error("gitlab.url", format!("`{url}` is not an http(s) URL")));
+                }
+                if let Some(token) = &signing_token
+                    && crate::service::webhook::signing_key(token).is_none()
+                {
+                    return Err(error(
+                        "gitlab.signing_token_file",
+                        "the signing token is not `whsec_` followed by base64, as GitLab shows it",
+                    ));
+                }
+                let Some(token) = sources.secret("gitlab.token")? else {
+                    return Err(error(
+                        "gitlab.token_file",
+                        "gitlab.url is set, but no access token (gitlab.token_file): the bot could not read merge requests or post statuses",
+                    ));
+                };
+                Some(GitLab { url, token: Some(token), webhook_secret, signing_token })
             }
         };
         if github.is_none() && gitlab.is_none() {

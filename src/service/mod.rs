@@ -4,7 +4,9 @@
 //! and publish through `forge`. Routes as SERVICE.md §2; the router is `app`, apart from the
 //! listening loop, so tests can drive it too.
 
+pub mod chatops;
 pub mod config;
+mod forges;
 pub mod job;
 pub mod metrics;
 pub mod page;
@@ -28,6 +30,7 @@ use tracing::Instrument;
 pub use config::Settings;
 
 use crate::forge::github::GitHubApp;
+use crate::forge::gitlab::GitLab;
 use crate::queue::{Delivery, Enqueued, JobStore, NewJob};
 
 /// Webhook bodies over this are refused with 413 (GitHub sends at most 25 MiB).
@@ -40,6 +43,7 @@ pub struct Shared {
     pub settings: Settings,
     pub store: Arc<dyn JobStore>,
     pub github: Option<Arc<GitHubApp>>,
+    pub gitlab: Option<Arc<GitLab>>,
     pub metrics: Arc<metrics::Metrics>,
     /// Woken when a webhook queued a job, so that an idle worker takes it at once.
     pub wake: tokio::sync::Notify,
@@ -48,17 +52,21 @@ pub struct Shared {
     /// Becomes `true` at shutdown.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     mirrors: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
-    /// Team memberships asked of the forge: (installation, team, login) → (member, when).
+    /// Team memberships asked of the forge: (forge:installation or project, team, login) →
+    /// (member, when).
     memberships: Mutex<HashMap<Membership, (bool, Instant)>>,
+    /// The bot's names by forge (learnt at start-up from `GET /app` and `GET /user`).
+    names: Mutex<HashMap<String, Vec<String>>>,
 }
 
-type Membership = (u64, String, String);
+type Membership = (String, String, String);
 
 impl Shared {
     pub fn new(
         settings: Settings,
         store: Arc<dyn JobStore>,
         github: Option<Arc<GitHubApp>>,
+        gitlab: Option<Arc<GitLab>>,
         metrics: Arc<metrics::Metrics>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Shared {
@@ -70,12 +78,29 @@ impl Shared {
             settings,
             store,
             github,
+            gitlab,
             metrics,
             wake: tokio::sync::Notify::new(),
             instance,
             shutdown,
             mirrors: Mutex::new(HashMap::new()),
             memberships: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The names `@name` addresses the bot by on a forge (the App's slug, the bot user's
+    /// username), as far as they are known yet.
+    fn bot_names(&self, forge: &str) -> Vec<String> {
+        self.names.lock().ok().and_then(|n| n.get(forge).cloned()).unwrap_or_default()
+    }
+
+    /// The client of a job's forge, when that forge is configured.
+    fn forge(&self, name: &str) -> Option<forges::Forge> {
+        match name {
+            "github" => self.github.clone().map(forges::Forge::GitHub),
+            "gitlab" => self.gitlab.clone().map(forges::Forge::GitLab),
+            _ => None,
         }
     }
 
@@ -88,6 +113,7 @@ impl Shared {
 pub fn app(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/webhooks/github", post(github_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)))
+        .route("/webhooks/gitlab", post(gitlab_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -125,64 +151,130 @@ async fn github_webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, b
             shared.metrics.webhook("github", &event, "malformed");
             return answer(StatusCode::BAD_REQUEST, "the body is not JSON");
         };
-        let intake = webhook::github(&event, &value, github.app_id, &delivery);
-        let (jobs, reason) = match &intake {
-            webhook::Intake::Queue(jobs) => (
-                jobs.iter()
-                    .map(|job| NewJob {
-                        key: job.key(),
-                        payload: job.to_json(),
-                        max_attempts: shared.settings.max_attempts,
-                    })
-                    .collect(),
-                String::new(),
-            ),
-            webhook::Intake::Ignore(reason) => (Vec::new(), reason.clone()),
-        };
-        let record =
-            shared.store.record(Delivery { id: delivery.clone(), forge: "github".into(), event: event.clone() }, jobs);
-        let recorded = match tokio::time::timeout(WEBHOOK_DEADLINE, record).await {
-            Err(_) => {
-                shared.metrics.webhook("github", &event, "unavailable");
-                tracing::error!("the database did not answer in time");
-                return answer(StatusCode::SERVICE_UNAVAILABLE, "the queue did not answer in time; redeliver later");
-            }
-            Ok(Err(error)) => {
-                shared.metrics.webhook("github", &event, "unavailable");
-                tracing::error!(%error, "recording the delivery failed");
-                return answer(StatusCode::SERVICE_UNAVAILABLE, "the queue is unavailable; redeliver later");
-            }
-            Ok(Ok(recorded)) => recorded,
-        };
-        match recorded.first() {
-            Some(Enqueued::Duplicate) => {
-                shared.metrics.webhook("github", &event, "duplicate");
-                answer(StatusCode::OK, format!("delivery {delivery} was received before; nothing to do"))
-            }
-            Some(Enqueued::Recorded) | None => {
-                shared.metrics.webhook("github", &event, "ignored");
-                tracing::info!(%reason, "nothing to do");
-                answer(StatusCode::OK, reason)
-            }
-            Some(_) => {
-                shared.metrics.webhook("github", &event, "queued");
-                shared.wake.notify_waiters();
-                let jobs: Vec<String> = recorded
-                    .iter()
-                    .map(|e| match e {
-                        Enqueued::Queued { job } => format!("job {job} queued"),
-                        Enqueued::Replaced { job } => format!("queued job {job} now checks this event"),
-                        Enqueued::Rerun { job } => format!("job {job} runs again after its current run"),
-                        other => format!("{other:?}"),
-                    })
-                    .collect();
-                tracing::info!(jobs = %jobs.join("; "), "queued");
-                (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "message": jobs.join("; ") }))).into_response()
-            }
-        }
+        let names = shared.bot_names("github");
+        let intake = webhook::github(&event, &value, github.app_id, &names, &delivery);
+        record_and_answer(&shared, "github", &event, &delivery, intake).await
     }
     .instrument(span)
     .await
+}
+
+async fn gitlab_webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let event = header("x-gitlab-event").unwrap_or_default().to_string();
+    // The id a redelivery keeps: Idempotency-Key, else the event UUID, else the signature's id.
+    let delivery = header("idempotency-key")
+        .or(header("x-gitlab-event-uuid"))
+        .or(header("webhook-id"))
+        .unwrap_or_default()
+        .to_string();
+    let span = tracing::info_span!("webhook", forge = "gitlab", %event, %delivery);
+    async move {
+        let Some(gitlab) = &shared.settings.gitlab else {
+            return answer(StatusCode::NOT_FOUND, "GitLab is not configured in this service");
+        };
+        let auth = webhook::GitLabAuth {
+            token: header("x-gitlab-token"),
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+        };
+        let now = shared.store.now() / 1000;
+        if let Err(why) = webhook::gitlab_authentic(
+            gitlab.webhook_secret.as_deref(),
+            gitlab.signing_token.as_deref(),
+            auth,
+            &body,
+            now,
+        ) {
+            shared.metrics.webhook("gitlab", &event, "unauthorized");
+            tracing::warn!(why, "refused");
+            return answer(StatusCode::UNAUTHORIZED, why);
+        }
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            shared.metrics.webhook("gitlab", &event, "malformed");
+            return answer(StatusCode::BAD_REQUEST, "the body is not JSON");
+        };
+        // GitLab sends no delivery id on old versions: the body's hash stands in.
+        let delivery = if delivery.is_empty() { format!("sha256:{}", sha256_hex(&body)) } else { delivery };
+        let me = shared.bot_names("gitlab").into_iter().next();
+        let intake = webhook::gitlab(&event, &value, me.as_deref(), &delivery);
+        record_and_answer(&shared, "gitlab", &event, &delivery, intake).await
+    }
+    .instrument(span)
+    .await
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Records an authenticated delivery with its jobs in one transaction and answers: `202`
+/// queued, `200` duplicate or nothing to do (with the reason), `503` when the database does
+/// not answer in time (the forge redelivers).
+async fn record_and_answer(
+    shared: &Arc<Shared>,
+    forge: &'static str,
+    event: &str,
+    delivery: &str,
+    intake: webhook::Intake,
+) -> Response {
+    let (jobs, reason) = match &intake {
+        webhook::Intake::Queue(jobs) => (
+            jobs.iter()
+                .map(|job| NewJob {
+                    key: job.key(),
+                    payload: job.to_json(),
+                    max_attempts: shared.settings.max_attempts,
+                })
+                .collect(),
+            String::new(),
+        ),
+        webhook::Intake::Ignore(reason) => (Vec::new(), reason.clone()),
+    };
+    let record = shared
+        .store
+        .record(Delivery { id: format!("{forge}:{delivery}"), forge: forge.into(), event: event.to_string() }, jobs);
+    let recorded = match tokio::time::timeout(WEBHOOK_DEADLINE, record).await {
+        Err(_) => {
+            shared.metrics.webhook(forge, event, "unavailable");
+            tracing::error!("the database did not answer in time");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "the queue did not answer in time; redeliver later");
+        }
+        Ok(Err(error)) => {
+            shared.metrics.webhook(forge, event, "unavailable");
+            tracing::error!(%error, "recording the delivery failed");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "the queue is unavailable; redeliver later");
+        }
+        Ok(Ok(recorded)) => recorded,
+    };
+    match recorded.first() {
+        Some(Enqueued::Duplicate) => {
+            shared.metrics.webhook(forge, event, "duplicate");
+            answer(StatusCode::OK, format!("delivery {delivery} was received before; nothing to do"))
+        }
+        Some(Enqueued::Recorded) | None => {
+            shared.metrics.webhook(forge, event, "ignored");
+            tracing::info!(%reason, "nothing to do");
+            answer(StatusCode::OK, reason)
+        }
+        Some(_) => {
+            shared.metrics.webhook(forge, event, "queued");
+            shared.wake.notify_waiters();
+            let jobs: Vec<String> = recorded
+                .iter()
+                .map(|e| match e {
+                    Enqueued::Queued { job } => format!("job {job} queued"),
+                    Enqueued::Replaced { job } => format!("queued job {job} now checks this event"),
+                    Enqueued::Rerun { job } => format!("job {job} runs again after its current run"),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            tracing::info!(jobs = %jobs.join("; "), "queued");
+            (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "message": jobs.join("; ") }))).into_response()
+        }
+    }
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
@@ -250,17 +342,28 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             Some(Arc::new(GitHubApp::new(http, &github.api_url, github.app_id, &github.private_key)?))
         }
     };
+    let gitlab = match &settings.gitlab {
+        None => None,
+        Some(gitlab) => {
+            let observer_metrics = metrics.clone();
+            let observer: crate::forge::Observer =
+                Arc::new(move |forge, status| observer_metrics.forge_request(forge, status));
+            let http = crate::forge::Http::new("gitlab", crate::forge::Patience::default(), Some(observer))?;
+            Some(Arc::new(GitLab::new(http, &gitlab.url, gitlab.token.as_deref().unwrap_or_default())))
+        }
+    };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen: cannot listen on {}", settings.listen))?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tracing::info!(settings = %settings.describe(), address = %listener.local_addr()?, "datasurface serve started");
-    let shared = Arc::new(Shared::new(settings, store, github, metrics, shutdown));
+    let shared = Arc::new(Shared::new(settings, store, github, gitlab, metrics, shutdown));
     let mut workers = tokio::task::JoinSet::new();
     for slot in 0..shared.settings.workers {
         workers.spawn(worker::run(shared.clone(), slot));
     }
     workers.spawn(retention(shared.clone()));
+    workers.spawn(learn_names(shared.clone()));
     let mut until_shutdown = shared.shutdown.clone();
     let server = axum::serve(listener, app(shared.clone())).with_graceful_shutdown(async move {
         let _ = until_shutdown.wait_for(|stopped| *stopped).await;
@@ -276,6 +379,54 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     while workers.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Learns the bot's names for `@name` commands and for ignoring its own notes: the App's
+/// slug (`GET /app`) and the GitLab token's user (`GET /user`). Tried again every minute
+/// until the forge answers; until then `/datasurface` and `@datasurface` still work.
+async fn learn_names(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let mut missing = false;
+        if let Some(github) = &shared.github
+            && shared.bot_names("github").is_empty()
+        {
+            match github.slug().await {
+                Ok(slug) => {
+                    if let Ok(mut names) = shared.names.lock() {
+                        names.insert("github".into(), vec![slug.clone(), format!("{slug}[bot]")]);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "could not learn the App's slug yet");
+                    missing = true;
+                }
+            }
+        }
+        if let Some(gitlab) = &shared.gitlab
+            && shared.bot_names("gitlab").is_empty()
+        {
+            match gitlab.me().await {
+                Ok((_, username)) if !username.is_empty() => {
+                    if let Ok(mut names) = shared.names.lock() {
+                        names.insert("gitlab".into(), vec![username]);
+                    }
+                }
+                Ok(_) => missing = true,
+                Err(error) => {
+                    tracing::debug!(%error, "could not learn the bot user yet");
+                    missing = true;
+                }
+            }
+        }
+        if !missing {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.wait_for(|stopped| *stopped) => return,
+        }
+    }
 }
 
 /// Deletes finished jobs, deliveries and report pages past the retention, every hour.

@@ -6,7 +6,7 @@
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
 
-use super::job::PullJob;
+use super::job::{CommandJob, PullJob};
 use crate::forge::github::Pull;
 
 /// Whether `X-Hub-Signature-256` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under
@@ -27,6 +27,97 @@ pub fn github_signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
+/// The HMAC key of a GitLab signing token: the base64 after `whsec_`.
+pub fn signing_key(token: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let encoded = token.trim().strip_prefix("whsec_")?;
+    base64::engine::general_purpose::STANDARD.decode(encoded).ok().filter(|k| !k.is_empty())
+}
+
+/// The headers of a GitLab delivery that authenticate it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GitLabAuth<'a> {
+    pub token: Option<&'a str>,
+    pub id: Option<&'a str>,
+    pub timestamp: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+/// How far a signed delivery's timestamp may be from now.
+pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
+
+/// Whether a GitLab delivery is authentic: `X-Gitlab-Token` equal to the secret token
+/// (constant time), or `webhook-signature` (`v1,<base64>`, several allowed) the HMAC-SHA256
+/// of `{id}.{timestamp}.{body}` under the signing key with the timestamp within five minutes.
+/// Whatever is configured and sent must verify, and at least one must be.
+pub fn gitlab_authentic(
+    secret: Option<&str>,
+    signing_token: Option<&str>,
+    auth: GitLabAuth<'_>,
+    body: &[u8],
+    now_seconds: i64,
+) -> Result<(), &'static str> {
+    let mut verified = false;
+    if let (Some(secret), Some(sent)) = (secret, auth.token) {
+        if !constant_time_eq(secret.as_bytes(), sent.as_bytes()) {
+            return Err("wrong X-Gitlab-Token");
+        }
+        verified = true;
+    }
+    if let (Some(token), Some(signature)) = (signing_token, auth.signature) {
+        let (Some(id), Some(timestamp)) = (auth.id, auth.timestamp) else {
+            return Err("webhook-signature without webhook-id and webhook-timestamp");
+        };
+        let Some(sent_at) = timestamp.trim().parse::<i64>().ok() else {
+            return Err("webhook-timestamp is not a number");
+        };
+        if (now_seconds - sent_at).abs() > SIGNATURE_TOLERANCE_SECONDS {
+            return Err("webhook-timestamp is more than 5 minutes from now");
+        }
+        let Some(key) = signing_key(token) else { return Err("the signing token is not whsec_<base64>") };
+        let ok = signature.split_whitespace().any(|candidate| {
+            use base64::Engine as _;
+            let Some(encoded) = candidate.strip_prefix("v1,") else { return false };
+            let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(encoded) else { return false };
+            let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key) else { return false };
+            mac.update(id.as_bytes());
+            mac.update(b".");
+            mac.update(timestamp.as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            mac.verify_slice(&expected).is_ok()
+        });
+        if !ok {
+            return Err("webhook-signature does not verify");
+        }
+        verified = true;
+    }
+    if verified { Ok(()) } else { Err("missing X-Gitlab-Token or webhook-signature") }
+}
+
+/// The `webhook-signature` a sender computes (tests use it).
+pub fn gitlab_signature(signing_token: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine as _;
+    let key = signing_key(signing_token).unwrap_or_default();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // Compare MACs of both under a random key: equal length and time whatever the input.
+    let mut key = [0u8; 32];
+    let _ = getrandom::fill(&mut key);
+    let mac = |bytes: &[u8]| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+        mac.update(bytes);
+        mac.finalize().into_bytes()
+    };
+    let (x, y) = (mac(a), mac(b));
+    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
@@ -44,7 +135,7 @@ pub enum Intake {
 }
 
 /// Reads a GitHub event: which pull requests it asks to check, if any.
-pub fn github(event: &str, body: &Value, app_id: u64, delivery: &str) -> Intake {
+pub fn github(event: &str, body: &Value, app_id: u64, names: &[String], delivery: &str) -> Intake {
     let action = body["action"].as_str().unwrap_or_default();
     let repo = body["repository"]["full_name"].as_str().unwrap_or_default();
     let installation = body["installation"]["id"].as_u64();
@@ -57,6 +148,8 @@ pub fn github(event: &str, body: &Value, app_id: u64, delivery: &str) -> Intake 
         pull,
         event: format!("{event}.{action}"),
         delivery: delivery.to_string(),
+        project: None,
+        command: None,
     };
     if repo.is_empty() && event != "ping" {
         return Intake::Ignore(format!("{event} without a repository"));
@@ -114,8 +207,141 @@ pub fn github(event: &str, body: &Value, app_id: u64, delivery: &str) -> Intake 
             }
             Intake::Queue(pulls)
         }
-        "issue_comment" => Intake::Ignore("comments carry no command this service answers yet".into()),
+        "issue_comment" => github_comment(body, app_id, names, job),
         other => Intake::Ignore(format!("{other} events do not queue checks")),
+    }
+}
+
+/// A GitHub comment: a command on a pull request, newly written by a person.
+fn github_comment(
+    body: &Value,
+    app_id: u64,
+    names: &[String],
+    job: impl Fn(Option<Pull>, u64, Option<String>) -> PullJob,
+) -> Intake {
+    let action = body["action"].as_str().unwrap_or_default();
+    if action != "created" {
+        return Intake::Ignore(format!("issue_comment {action}: only new comments carry commands"));
+    }
+    if !body["issue"]["pull_request"].is_object() {
+        return Intake::Ignore("a comment on an issue, not a pull request".into());
+    }
+    let comment = &body["comment"];
+    let bot = comment["user"]["type"].as_str() == Some("Bot")
+        || body["sender"]["type"].as_str() == Some("Bot")
+        || comment["performed_via_github_app"]["id"].as_u64().is_some_and(|id| id == app_id)
+        || comment["user"]["login"].as_str().is_some_and(|l| l.ends_with("[bot]"));
+    if bot {
+        return Intake::Ignore("a comment by a bot".into());
+    }
+    let Some(parsed) = super::chatops::parse(comment["body"].as_str().unwrap_or_default(), names) else {
+        return Intake::Ignore("the comment holds no command".into());
+    };
+    let (Some(number), Some(id), Some(user)) =
+        (body["issue"]["number"].as_u64(), comment["id"].as_u64(), comment["user"]["login"].as_str())
+    else {
+        return Intake::Ignore("a comment without number, id or author".into());
+    };
+    let mut job = job(None, number, None);
+    job.command = Some(CommandJob {
+        comment: id,
+        discussion: None,
+        user: user.to_string(),
+        user_id: comment["user"]["id"].as_u64(),
+        command: parsed.command,
+        ignored: parsed.ignored,
+    });
+    Intake::Queue(vec![job])
+}
+
+/// Reads a GitLab event (`X-Gitlab-Event`, and the body's `object_kind`): which merge request
+/// it asks to check, or which command to answer. `me` is the bot user's username when known.
+pub fn gitlab(event: &str, body: &Value, me: Option<&str>, delivery: &str) -> Intake {
+    let kind = body["object_kind"].as_str().unwrap_or_default();
+    let attributes = &body["object_attributes"];
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    // The merge request: the hook's own, or the one a note is on.
+    let mr = if kind == "note" { &body["merge_request"] } else { attributes };
+    let project = mr["target_project_id"].as_u64().or(body["project"]["id"].as_u64());
+    let pull = Pull {
+        number: mr["iid"].as_u64().unwrap_or_default(),
+        state: text(&mr["state"]),
+        head_sha: text(&mr["last_commit"]["id"]),
+        head_ref: text(&mr["source_branch"]),
+        head_repo: text(&mr["source"]["path_with_namespace"]),
+        head_clone_url: text(&mr["source"]["git_http_url"]),
+        base_ref: text(&mr["target_branch"]),
+        base_repo: text(&mr["target"]["path_with_namespace"]),
+        base_clone_url: text(&mr["target"]["git_http_url"]),
+        project_id: project.unwrap_or_default(),
+        ..Pull::default()
+    };
+    let repo =
+        if pull.base_repo.is_empty() { text(&body["project"]["path_with_namespace"]) } else { pull.base_repo.clone() };
+    let (Some(project), false) = (project, pull.number == 0 || repo.is_empty()) else {
+        return Intake::Ignore(format!("{event} without a merge request"));
+    };
+    let action = attributes["action"].as_str().unwrap_or_default().to_string();
+    let head = Some(pull.head_sha.clone()).filter(|h| !h.is_empty());
+    let job = |command: Option<CommandJob>| PullJob {
+        forge: "gitlab".into(),
+        installation: None,
+        repo: repo.clone(),
+        number: pull.number,
+        head_sha: head.clone(),
+        pull: Some(pull.clone()),
+        event: format!("{kind}.{action}"),
+        delivery: delivery.to_string(),
+        project: Some(project),
+        command,
+    };
+    match kind {
+        "merge_request" => {
+            let wanted = match action.as_str() {
+                "open" | "reopen" | "approved" | "unapproved" | "approval" | "unapproval" => true,
+                "update" => {
+                    attributes["oldrev"].as_str().is_some_and(|r| !r.is_empty())
+                        || body["changes"]["target_branch"].is_object()
+                }
+                _ => false,
+            };
+            if !wanted {
+                return Intake::Ignore(format!("merge request {action} does not change the check"));
+            }
+            Intake::Queue(vec![PullJob { event: format!("merge_request.{action}"), ..job(None) }])
+        }
+        "note" => {
+            if attributes["noteable_type"].as_str() != Some("MergeRequest") {
+                return Intake::Ignore("a note on something other than a merge request".into());
+            }
+            if !action.is_empty() && action != "create" {
+                return Intake::Ignore(format!("note {action}: only new notes carry commands"));
+            }
+            if attributes["system"].as_bool() == Some(true) {
+                return Intake::Ignore("a system note".into());
+            }
+            let user = text(&body["user"]["username"]);
+            if user.is_empty()
+                || me.is_some_and(|m| m.eq_ignore_ascii_case(&user))
+                || body["user"]["bot"].as_bool() == Some(true)
+            {
+                return Intake::Ignore("a note by the bot or without an author".into());
+            }
+            let names: Vec<String> = me.map(|m| vec![m.to_string()]).unwrap_or_default();
+            let Some(parsed) = super::chatops::parse(attributes["note"].as_str().unwrap_or_default(), &names) else {
+                return Intake::Ignore("the note holds no command".into());
+            };
+            let Some(id) = attributes["id"].as_u64() else { return Intake::Ignore("a note without an id".into()) };
+            Intake::Queue(vec![job(Some(CommandJob {
+                comment: id,
+                discussion: attributes["discussion_id"].as_str().map(str::to_string),
+                user,
+                user_id: body["user"]["id"].as_u64().or(attributes["author_id"].as_u64()),
+                command: parsed.command,
+                ignored: parsed.ignored,
+            }))])
+        }
+        other => Intake::Ignore(format!("{event} ({other}) does not queue checks")),
     }
 }
 
@@ -142,7 +368,7 @@ mod tests {
 
     #[test]
     fn real_payloads_queue_what_they_should() {
-        let queued = |event: &str, name: &str| match github(event, &payload(name), 42, "d") {
+        let queued = |event: &str, name: &str| match github(event, &payload(name), 42, &[], "d") {
             Intake::Queue(jobs) => jobs.iter().map(|j| (j.repo.clone(), j.number)).collect::<Vec<_>>(),
             Intake::Ignore(why) => panic!("{name}: {why}"),
         };
@@ -156,33 +382,33 @@ mod tests {
         assert_eq!(queued("pull_request_review", "pull_request_review.submitted.commented").len(), 1);
         // The check suite is another App's (29310), and the check run names no pull request.
         let mut suite = payload("check_suite.rerequested");
-        assert!(matches!(github("check_suite", &suite, 42, "d"), Intake::Ignore(_)));
+        assert!(matches!(github("check_suite", &suite, 42, &[], "d"), Intake::Ignore(_)));
         suite["check_suite"]["app"]["id"] = 42.into();
-        assert!(matches!(github("check_suite", &suite, 42, "d"), Intake::Queue(jobs) if jobs[0].number == 2));
+        assert!(matches!(github("check_suite", &suite, 42, &[], "d"), Intake::Queue(jobs) if jobs[0].number == 2));
         let mut run = payload("check_run.rerequested");
         run["check_run"]["app"]["id"] = 42.into();
         assert!(
-            matches!(github("check_run", &run, 42, "d"), Intake::Ignore(why) if why.contains("names no pull request"))
+            matches!(github("check_run", &run, 42, &[], "d"), Intake::Ignore(why) if why.contains("names no pull request"))
         );
         // An edit of the body is ignored; one of the base branch is not.
         let mut edited = payload("pull_request.edited.go-scm");
-        assert!(matches!(github("pull_request", &edited, 42, "d"), Intake::Ignore(_)));
+        assert!(matches!(github("pull_request", &edited, 42, &[], "d"), Intake::Ignore(_)));
         edited["changes"] = serde_json::json!({"base": {"ref": {"from": "develop"}}});
-        assert!(matches!(github("pull_request", &edited, 42, "d"), Intake::Queue(_)));
+        assert!(matches!(github("pull_request", &edited, 42, &[], "d"), Intake::Queue(_)));
         for (event, name) in [
             ("ping", "ping"),
             ("installation", "installation.created"),
             ("issue_comment", "issue_comment.created.on_issue"),
         ] {
-            assert!(matches!(github(event, &payload(name), 42, "d"), Intake::Ignore(_)), "{name}");
+            assert!(matches!(github(event, &payload(name), 42, &[], "d"), Intake::Ignore(_)), "{name}");
         }
         let mut closed = payload("pull_request.opened");
         closed["action"] = "closed".into();
-        assert!(matches!(github("pull_request", &closed, 42, "d"), Intake::Ignore(_)));
+        assert!(matches!(github("pull_request", &closed, 42, &[], "d"), Intake::Ignore(_)));
         // A payload with fields nobody knows yet, or without ones it used to have.
         let mut odd = payload("pull_request.opened");
         odd["pull_request"]["future_field"] = serde_json::json!({"x": [1, 2]});
         odd["pull_request"].as_object_mut().unwrap().remove("draft");
-        assert!(matches!(github("pull_request", &odd, 42, "d"), Intake::Queue(_)));
+        assert!(matches!(github("pull_request", &odd, 42, &[], "d"), Intake::Queue(_)));
     }
 }
