@@ -85,6 +85,10 @@ pub struct State {
     pub members: HashSet<(String, String)>,
     pub pulls: BTreeMap<(String, u64), Value>,
     pub failures: VecDeque<Failure>,
+    /// Collaborator permissions by login (`read`, `write`, ...); others are not collaborators.
+    pub permissions: BTreeMap<String, String>,
+    /// Reactions: (comment id, content).
+    pub reactions: Vec<(u64, String)>,
     /// Calls whose path contains this stall for the duration.
     pub stalls: Vec<(String, Duration)>,
     next_id: u64,
@@ -230,6 +234,23 @@ impl Respond for Responder {
                 } else {
                     answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
                 }
+            }
+            ("GET", ["repos", _, _, "collaborators", login, "permission"]) => {
+                match state.permissions.get(&login.to_lowercase()) {
+                    Some(permission) => answer(
+                        ResponseTemplate::new(200)
+                            .set_body_json(json!({"permission": permission, "user": {"login": login}})),
+                    ),
+                    None => answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))),
+                }
+            }
+            ("POST", ["repos", _, _, "issues", "comments", id, "reactions"]) => {
+                let content = body["content"].as_str().unwrap_or_default().to_string();
+                if !["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"].contains(&content.as_str()) {
+                    return answer(ResponseTemplate::new(422).set_body_json(json!({"message": "Validation Failed"})));
+                }
+                state.reactions.push((id.parse().unwrap_or(0), content));
+                answer(ResponseTemplate::new(201).set_body_json(json!({"id": state.reactions.len()})))
             }
             ("GET", ["repos", owner, name, "issues", number, "comments"]) => {
                 let (repo, number) = (repo(owner, name), number.parse::<u64>().unwrap_or(0));

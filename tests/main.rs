@@ -2,13 +2,16 @@
 
 mod support;
 
+mod chatops; // Commands in comments on both forges: approve, unapprove, explain, impact, help.
 mod ci; // The GitHub Action and the GitLab CI template, run as their CI runs them.
 mod cli; // Exit codes, arguments and output formats of the binary.
 mod fake_github; // A stand-in GitHub on loopback for the service tests.
+mod fake_gitlab; // A stand-in GitLab on loopback, diff positions computed with git.
 mod fetch; // The service fetches pull-request heads and base commits into bare mirrors.
 mod formats; // check end to end; SARIF, GitLab, GitHub and Markdown outputs.
 mod fuzz; // Mutated model files never make datasurface panic.
 mod generate; // Synthetic models for benchmarks are lint-clean and deterministic.
+mod gitlab; // `datasurface serve` for GitLab merge requests: statuses, the note, diff discussions.
 mod hooks; // Git hooks with real pushes to a bare remote and real commits.
 mod hostile; // Hostile input: excerpts only from accepted bytes; file and model limits in every mode.
 mod layers; // Every module uses only lower layers; the engine knows nothing of forges.

@@ -12,6 +12,8 @@ use crate::fake_github::{APP_ID, FakeGitHub, INSTALLATION, eventually};
 use crate::support::{commit_all, copy_dir, fixture, git, new_repo, repo_root};
 
 pub const SECRET: &str = "webhook-secret-for-tests";
+/// GitLab's signing token form: `whsec_` and the base64 of the key.
+pub const SIGNING_TOKEN: &str = "whsec_dGVzdC1zaWduaW5nLWtleS1mb3ItZGF0YXN1cmZhY2U=";
 pub const REPO: &str = "acme/model";
 
 /// A running `datasurface serve`.
@@ -27,6 +29,28 @@ impl Serve {
     /// Starts the service against `github`, on `database` (default: SQLite in its work dir),
     /// and waits until it answers `/healthz`.
     pub async fn start(github: &FakeGitHub, database: Option<&str>, env: &[(&str, &str)]) -> Serve {
+        let key = repo_root().join("tests/data/test-app-key.pem").display().to_string();
+        let forge = [
+            ("DATASURFACE_GITHUB_APP_ID", APP_ID.to_string()),
+            ("DATASURFACE_GITHUB_PRIVATE_KEY_FILE", key),
+            ("DATASURFACE_GITHUB_WEBHOOK_SECRET", SECRET.to_string()),
+            ("DATASURFACE_GITHUB_API_URL", github.url()),
+        ];
+        Serve::launch(&forge, database, env).await
+    }
+
+    /// Starts the service against the stand-in GitLab (secret token and signing token set).
+    pub async fn start_gitlab(gitlab: &crate::fake_gitlab::FakeGitLab, env: &[(&str, &str)]) -> Serve {
+        let forge = [
+            ("DATASURFACE_GITLAB_URL", gitlab.url()),
+            ("DATASURFACE_GITLAB_TOKEN", crate::fake_gitlab::TOKEN.to_string()),
+            ("DATASURFACE_GITLAB_WEBHOOK_SECRET", SECRET.to_string()),
+            ("DATASURFACE_GITLAB_SIGNING_TOKEN", SIGNING_TOKEN.to_string()),
+        ];
+        Serve::launch(&forge, None, env).await
+    }
+
+    async fn launch(forge: &[(&str, String)], database: Option<&str>, env: &[(&str, &str)]) -> Serve {
         datasurface::forge::install_tls();
         let dir = tempfile::tempdir().unwrap();
         let work = dir.path().join("work");
@@ -41,14 +65,13 @@ impl Serve {
             .env("DATASURFACE_LISTEN", format!("127.0.0.1:{port}"))
             .env("DATASURFACE_WORK_DIR", &work)
             .env("DATASURFACE_PUBLIC_URL", &url)
-            .env("DATASURFACE_GITHUB_APP_ID", APP_ID.to_string())
-            .env("DATASURFACE_GITHUB_PRIVATE_KEY_FILE", repo_root().join("tests/data/test-app-key.pem"))
-            .env("DATASURFACE_GITHUB_WEBHOOK_SECRET", SECRET)
-            .env("DATASURFACE_GITHUB_API_URL", github.url())
             .env("DATASURFACE_WORKERS", "2")
             .env("DATASURFACE_LOG", "datasurface=debug,warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
+        for (key, value) in forge {
+            command.env(key, value);
+        }
         if let Some(database) = database {
             command.env("DATASURFACE_DATABASE_URL", database);
         }
@@ -124,6 +147,34 @@ impl Serve {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends a GitLab hook authenticated with `X-Gitlab-Token` (or `token`), and an
+    /// `Idempotency-Key`; the status and the JSON answer.
+    pub async fn gitlab_hook(&self, event: &str, delivery: &str, body: &Value) -> (u16, Value) {
+        self.post_gitlab(event, delivery, serde_json::to_vec(body).unwrap(), &[("x-gitlab-token", SECRET.to_string())])
+            .await
+    }
+
+    pub async fn post_gitlab(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/webhooks/gitlab", self.url))
+            .header("x-gitlab-event", event)
+            .header("idempotency-key", delivery)
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
         let response = reqwest::Client::new().get(format!("{}{path}", self.url)).send().await.unwrap();
         let (status, headers) = (response.status().as_u16(), response.headers().clone());
@@ -170,6 +221,7 @@ impl Origin {
         change(path);
         let head = commit_all(path, &format!("head of #{number}"));
         git(path, &["update-ref", &format!("refs/pull/{number}/head"), &head]);
+        git(path, &["update-ref", &format!("refs/merge-requests/{number}/head"), &head]);
         git(path, &["checkout", "-q", "main"]);
         head
     }
@@ -210,7 +262,7 @@ pub fn pull_payload(action: &str, number: u64, origin: &Origin, head: &str, auth
     payload
 }
 
-fn completed(github: &FakeGitHub, head: &str) -> Vec<crate::fake_github::CheckRun> {
+pub fn completed(github: &FakeGitHub, head: &str) -> Vec<crate::fake_github::CheckRun> {
     github.runs_of(head).into_iter().filter(|r| r.status() == "completed").collect()
 }
 

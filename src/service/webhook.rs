@@ -411,4 +411,112 @@ mod tests {
         odd["pull_request"].as_object_mut().unwrap().remove("draft");
         assert!(matches!(github("pull_request", &odd, 42, &[], "d"), Intake::Queue(_)));
     }
+
+    fn gitlab_payload(name: &str) -> Value {
+        let path = format!("{}/tests/data/gitlab/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn gitlab_hooks_queue_what_they_should() {
+        let queued = |body: &Value| match gitlab("Merge Request Hook", body, Some("datasurface-bot"), "d") {
+            Intake::Queue(jobs) => jobs,
+            Intake::Ignore(why) => panic!("{why}"),
+        };
+        let open = gitlab_payload("docs/merge_request_hook");
+        let jobs = queued(&open);
+        assert_eq!(
+            (jobs[0].repo.as_str(), jobs[0].number, jobs[0].project),
+            ("awesome_space/awesome_project", 1, Some(14))
+        );
+        assert_eq!(jobs[0].head_sha.as_deref(), Some("da1560886d4f094c3e6c9ef40349f7d38b5d27d7"));
+        let pull = jobs[0].pull.as_ref().unwrap();
+        assert_eq!(pull.head_clone_url, "http://example.com/awesome_space/awesome_project.git");
+        assert_eq!(jobs[0].key(), "gitlab:awesome_space/awesome_project#1");
+        assert_eq!(queued(&gitlab_payload("go-scm/merge_request.open")).len(), 1);
+        // An update without new commits or a new target (here: marked as draft) is not a check.
+        let draft = gitlab_payload("go-scm/merge_request.update.marked_draft");
+        assert!(matches!(gitlab("Merge Request Hook", &draft, None, "d"), Intake::Ignore(_)));
+        let mut pushed = open.clone();
+        pushed["object_attributes"]["action"] = "update".into();
+        assert!(matches!(gitlab("Merge Request Hook", &pushed, None, "d"), Intake::Ignore(_)));
+        pushed["object_attributes"]["oldrev"] = "0123".into();
+        assert_eq!(queued(&pushed).len(), 1);
+        let mut retargeted = open.clone();
+        retargeted["object_attributes"]["action"] = "update".into();
+        retargeted["changes"]["target_branch"] = serde_json::json!({"previous": "main", "current": "develop"});
+        assert_eq!(queued(&retargeted).len(), 1);
+        for action in ["close", "merge"] {
+            let mut other = open.clone();
+            other["object_attributes"]["action"] = action.into();
+            assert!(matches!(gitlab("Merge Request Hook", &other, None, "d"), Intake::Ignore(_)), "{action}");
+        }
+    }
+
+    #[test]
+    fn gitlab_notes_carry_commands_from_people_only() {
+        let mut note = gitlab_payload("docs/note_hook.merge_request");
+        assert!(matches!(gitlab("Note Hook", &note, None, "d"), Intake::Ignore(why) if why.contains("no command")));
+        note["object_attributes"]["note"] = "/datasurface approve".into();
+        let Intake::Queue(jobs) = gitlab("Note Hook", &note, Some("datasurface-bot"), "d") else { panic!() };
+        let command = jobs[0].command.as_ref().unwrap();
+        assert_eq!((command.comment, command.user.as_str(), command.user_id), (1244, "root", Some(1)));
+        assert_eq!(command.command, crate::service::chatops::Command::Approve);
+        assert_eq!(jobs[0].key(), "gitlab:gitlab-org/gitlab-test#1/comment/1244");
+        let mut edited = note.clone();
+        edited["object_attributes"]["action"] = "update".into();
+        assert!(matches!(gitlab("Note Hook", &edited, None, "d"), Intake::Ignore(_)));
+        let mut own = note.clone();
+        own["user"]["username"] = "DataSurface-Bot".into();
+        assert!(matches!(gitlab("Note Hook", &own, Some("datasurface-bot"), "d"), Intake::Ignore(_)));
+        let mut system = note.clone();
+        system["object_attributes"]["system"] = true.into();
+        assert!(matches!(gitlab("Note Hook", &system, None, "d"), Intake::Ignore(_)));
+        // The older go-scm capture has no action: a note then counts as new.
+        let mut old = gitlab_payload("go-scm/note.merge_request");
+        old["object_attributes"]["note"] = "@datasurface-bot check".into();
+        assert!(matches!(gitlab("Note Hook", &old, Some("datasurface-bot"), "d"), Intake::Queue(_)));
+    }
+
+    #[test]
+    fn github_comments_carry_commands_from_people_only() {
+        let mut comment = payload("issue_comment.created.on_pull_request.go-scm");
+        comment["comment"]["body"] = "/datasurface explain compat.column-removed".into();
+        let Intake::Queue(jobs) = github("issue_comment", &comment, 42, &[], "d") else { panic!("a command") };
+        assert!(jobs[0].command.is_some() && jobs[0].pull.is_none());
+        let mut bot = comment.clone();
+        bot["comment"]["user"]["type"] = "Bot".into();
+        assert!(matches!(github("issue_comment", &bot, 42, &[], "d"), Intake::Ignore(_)));
+        let mut ours = comment.clone();
+        ours["comment"]["performed_via_github_app"] = serde_json::json!({"id": 42});
+        assert!(matches!(github("issue_comment", &ours, 42, &[], "d"), Intake::Ignore(_)));
+        let mut edited = comment.clone();
+        edited["action"] = "edited".into();
+        assert!(matches!(github("issue_comment", &edited, 42, &[], "d"), Intake::Ignore(_)));
+        let mut quoted = comment.clone();
+        quoted["comment"]["body"] = "> /datasurface approve\nno".into();
+        assert!(matches!(github("issue_comment", &quoted, 42, &[], "d"), Intake::Ignore(_)));
+    }
+
+    #[test]
+    fn gitlab_deliveries_are_authenticated_by_token_or_signature() {
+        let body = br#"{"object_kind":"merge_request"}"#;
+        let signing = "whsec_c2VjcmV0LXNpZ25pbmcta2V5";
+        let now = 1_800_000_000;
+        let signature = gitlab_signature(signing, "msg_1", now, body);
+        let auth = |token, signature| GitLabAuth { token, id: Some("msg_1"), timestamp: Some("1800000000"), signature };
+        assert!(gitlab_authentic(Some("tok"), None, auth(Some("tok"), None), body, now).is_ok());
+        assert!(gitlab_authentic(Some("tok"), None, auth(Some("toke"), None), body, now).is_err());
+        assert!(gitlab_authentic(Some("tok"), None, auth(None, None), body, now).is_err());
+        assert!(gitlab_authentic(None, Some(signing), auth(None, Some(&signature)), body, now).is_ok());
+        assert!(gitlab_authentic(None, Some(signing), auth(None, Some(&signature)), b"{}", now).is_err(), "tampered");
+        assert!(gitlab_authentic(None, Some(signing), auth(None, Some(&signature)), body, now + 301).is_err(), "stale");
+        let several = format!("v1,AAAA {signature}");
+        assert!(gitlab_authentic(None, Some(signing), auth(None, Some(&several)), body, now).is_ok());
+        // Both configured and sent: both must verify.
+        assert!(gitlab_authentic(Some("tok"), Some(signing), auth(Some("bad"), Some(&signature)), body, now).is_err());
+        assert!(gitlab_authentic(Some("tok"), Some(signing), auth(Some("tok"), Some(&signature)), body, now).is_ok());
+        assert_eq!(signing_key("whsec_c2VjcmV0LXNpZ25pbmcta2V5").as_deref(), Some(&b"secret-signing-key"[..]));
+        assert!(signing_key("c2VjcmV0").is_none());
+    }
 }
