@@ -125,6 +125,29 @@ pub struct ServeArgs {
     /// Check the settings, print what they say, and exit (0 when they are usable).
     #[arg(long)]
     pub check_config: bool,
+    /// What this process does: web (webhooks and report pages), worker (jobs and the leader's
+    /// duties) or all [default: all; or DATASURFACE_ROLE]. web and worker need PostgreSQL.
+    #[arg(long, value_name = "ROLE", value_parser = ["web", "worker", "all"])]
+    pub role: Option<String>,
+    #[command(subcommand)]
+    pub action: Option<ServeAction>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ServeAction {
+    /// Queue checks of a repository's open pull requests (or of one) in the service's
+    /// database now, whatever their check runs say; the running service's workers take them.
+    Resync {
+        /// The repository, OWNER/NAME (GitHub).
+        #[arg(long, value_name = "OWNER/NAME")]
+        repo: String,
+        /// Only this pull request.
+        #[arg(long, value_name = "N")]
+        pr: Option<u64>,
+        /// The settings file of the service (as `serve --config`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -865,7 +888,25 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
 fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     use crate::service::config::{Settings, Sources};
     // A setting that is wrong stops start-up with one line naming it (exit 2).
-    let settings = Sources::load(args.config.as_deref()).and_then(|s| Settings::from_sources(&s))?;
+    let config = match &args.action {
+        Some(ServeAction::Resync { config: Some(config), .. }) => Some(config.as_path()),
+        _ => args.config.as_deref(),
+    };
+    let sources = Sources::load(config).map(|mut s| {
+        if let Some(role) = &args.role {
+            s.set("role", role);
+        }
+        s
+    });
+    let settings = sources.and_then(|s| Settings::from_sources(&s))?;
+    if let Some(ServeAction::Resync { repo, pr, .. }) = &args.action {
+        crate::authz::ChangeSource::parse_repo(repo).map_err(|e| anyhow::anyhow!("--repo: {e}"))?;
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+        let queued = runtime.block_on(crate::service::resync(settings, repo, *pr))?;
+        println!("datasurface serve resync: queued {queued} check{} of {repo}", if queued == 1 { "" } else { "s" });
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.check_config {
         println!("datasurface serve: the settings are usable: {}", settings.describe());
         return Ok(ExitCode::SUCCESS);

@@ -66,6 +66,8 @@ impl Serve {
             .env("DATASURFACE_WORK_DIR", &work)
             .env("DATASURFACE_PUBLIC_URL", &url)
             .env("DATASURFACE_WORKERS", "2")
+            // Writes paced as in production are tested on their own; elsewhere they would only slow.
+            .env("DATASURFACE_WRITE_INTERVAL_MS", "0")
             .env("DATASURFACE_LOG", "datasurface=debug,warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());

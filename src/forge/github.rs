@@ -20,8 +20,19 @@ pub struct GitHubApp {
     app_id: u64,
     key: jsonwebtoken::EncodingKey,
     tokens: Mutex<HashMap<u64, (String, i64)>>,
-    writes: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per installation: its writes one at a time, and when the last one was made.
+    writes: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<Option<std::time::Instant>>>>>,
+    /// The least time between two writes to one installation.
+    write_interval: std::time::Duration,
+    /// Per installation: the primary rate limit's remaining calls and reset (Unix seconds), as
+    /// the last answer said.
+    budgets: Mutex<HashMap<u64, (i64, i64)>>,
+    /// ETags of GET answers by installation and path, with the body they came with.
+    etags: Mutex<HashMap<(u64, String), (String, Value)>>,
 }
+
+/// How many GET answers are kept for conditional requests.
+const MAX_ETAGS: usize = 2000;
 
 /// What the bot needs of a pull request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -103,7 +114,39 @@ impl GitHubApp {
             key,
             tokens: Mutex::new(HashMap::new()),
             writes: Mutex::new(HashMap::new()),
+            write_interval: std::time::Duration::from_secs(1),
+            budgets: Mutex::new(HashMap::new()),
+            etags: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Sets the least time between two writes to one installation (GitHub asks for a second).
+    pub fn with_write_interval(mut self, interval: std::time::Duration) -> GitHubApp {
+        self.write_interval = interval;
+        self
+    }
+
+    /// The remaining calls and the reset time (Unix seconds) of an installation's primary
+    /// rate limit, as the last answer said.
+    pub fn budget(&self, installation: u64) -> Option<(i64, i64)> {
+        self.budgets.lock().ok()?.get(&installation).copied()
+    }
+
+    /// Every installation's budget: (installation, remaining, reset).
+    pub fn budgets(&self) -> Vec<(u64, i64, i64)> {
+        let mut all: Vec<(u64, i64, i64)> =
+            self.budgets.lock().map(|b| b.iter().map(|(i, (r, t))| (*i, *r, *t)).collect()).unwrap_or_default();
+        all.sort();
+        all
+    }
+
+    fn note_budget(&self, installation: u64, response: &Response) {
+        let number = |name: &str| response.header(name).and_then(|v| v.trim().parse::<i64>().ok());
+        if let (Some(remaining), Some(reset)) = (number("x-ratelimit-remaining"), number("x-ratelimit-reset"))
+            && let Ok(mut budgets) = self.budgets.lock()
+        {
+            budgets.insert(installation, (remaining, reset));
+        }
     }
 
     pub fn app_id(&self) -> u64 {
@@ -135,6 +178,7 @@ impl GitHubApp {
                 path: &path,
                 authorization: Some(format!("Bearer {}", self.jwt()?)),
                 body: None,
+                ..Request::default()
             })
             .await?;
         let token = response.body["token"]
@@ -158,9 +202,95 @@ impl GitHubApp {
                 path: "/app",
                 authorization: Some(format!("Bearer {}", self.jwt()?)),
                 body: None,
+                ..Request::default()
             })
             .await?;
         response.body["slug"].as_str().map(str::to_string).ok_or_else(|| Error::Other("GET /app: no slug".into()))
+    }
+
+    /// A call as the App itself (its JWT), for `/app/...`.
+    pub async fn app_call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Response> {
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.api) };
+        let shown = url.strip_prefix(&self.api).unwrap_or(path).to_string();
+        self.http
+            .send(Request {
+                method,
+                url,
+                path: &shown,
+                authorization: Some(format!("Bearer {}", self.jwt()?)),
+                body,
+                ..Request::default()
+            })
+            .await
+    }
+
+    /// The App's recent webhook deliveries, newest first (`GET /app/hook/deliveries`, cursor
+    /// pagination by `Link`), at most `max` of them.
+    pub async fn deliveries(&self, max: usize) -> Result<Vec<Value>> {
+        let mut next = Some("/app/hook/deliveries?per_page=100".to_string());
+        let mut items = Vec::new();
+        while let Some(page) = next.take() {
+            let response = self.app_call(reqwest::Method::GET, &page, None).await?;
+            next = response.header("link").and_then(next_link).filter(|url| url.starts_with(&self.api));
+            match response.body {
+                Value::Array(values) => items.extend(values),
+                _ => break,
+            }
+            if items.len() >= max {
+                items.truncate(max);
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    /// Asks GitHub to deliver a delivery again (`POST /app/hook/deliveries/{id}/attempts`).
+    pub async fn redeliver(&self, id: u64) -> Result<()> {
+        self.app_call(reqwest::Method::POST, &format!("/app/hook/deliveries/{id}/attempts"), None).await?;
+        Ok(())
+    }
+
+    /// The App's installations: (id, account login).
+    pub async fn installations(&self) -> Result<Vec<(u64, String)>> {
+        let response = self.app_call(reqwest::Method::GET, "/app/installations?per_page=100", None).await?;
+        Ok(response
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| Some((i["id"].as_u64()?, i["account"]["login"].as_str().unwrap_or_default().to_string())))
+            .collect())
+    }
+
+    /// The repositories an installation can see: (full name, pushed at, Unix seconds).
+    pub async fn repositories(&self, installation: u64) -> Result<Vec<(String, i64)>> {
+        let pages = self.list(installation, "/installation/repositories").await?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page["repositories"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| {
+                let pushed = r["pushed_at"].as_str().and_then(parse_timestamp).unwrap_or(0);
+                Some((r["full_name"].as_str()?.to_string(), pushed))
+            })
+            .collect())
+    }
+
+    /// Open pull requests of a repository, most recently updated first, at most 100.
+    pub async fn open_pulls(&self, installation: u64, repo: &str) -> Result<Vec<Pull>> {
+        let path = format!("/repos/{repo}/pulls?state=open&sort=updated&direction=desc&per_page=100");
+        let response = self.call(installation, reqwest::Method::GET, &path, None).await?;
+        Ok(response.body.as_array().into_iter().flatten().map(Pull::from_json).collect())
+    }
+
+    /// Whether this App completed a `datasurface` check run on `sha`.
+    pub async fn has_completed_run(&self, installation: u64, repo: &str, sha: &str) -> Result<bool> {
+        let path = format!("/repos/{repo}/commits/{sha}/check-runs?check_name=datasurface&app_id={}", self.app_id);
+        let response = self.call(installation, reqwest::Method::GET, &path, None).await?;
+        Ok(response.body["check_runs"].as_array().into_iter().flatten().any(|run| {
+            run["status"].as_str() == Some("completed")
+                && run["app"]["id"].as_u64().is_none_or(|id| id == self.app_id)
+                && run["name"].as_str().is_none_or(|n| n == "datasurface")
+        }))
     }
 
     /// The installation of the App on a repository (for events that do not name it).
@@ -174,6 +304,7 @@ impl GitHubApp {
                 path: &path,
                 authorization: Some(format!("Bearer {}", self.jwt()?)),
                 body: None,
+                ..Request::default()
             })
             .await?;
         response.body["id"].as_u64().ok_or_else(|| Error::Other(format!("GET {path}: no installation id")))
@@ -188,7 +319,7 @@ impl GitHubApp {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Response> {
-        let lock = if is_write(&method) {
+        let mut lock = if is_write(&method) {
             let lock = self.writes.lock().map(|mut w| w.entry(installation).or_default().clone()).ok();
             match lock {
                 Some(lock) => Some(lock.lock_owned().await),
@@ -197,8 +328,21 @@ impl GitHubApp {
         } else {
             None
         };
+        // Writes at least `write_interval` apart (GitHub's advice against secondary limits).
+        if let Some(Some(last)) = lock.as_deref() {
+            let next = *last + self.write_interval;
+            let now = std::time::Instant::now();
+            if next > now {
+                tokio::time::sleep(next - now).await;
+            }
+        }
         let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.api) };
         let shown = url.strip_prefix(&self.api).unwrap_or(path).to_string();
+        let cached = if method == reqwest::Method::GET {
+            self.etags.lock().ok().and_then(|e| e.get(&(installation, shown.clone())).cloned())
+        } else {
+            None
+        };
         let mut fresh = false;
         loop {
             let token = self.token(installation, fresh).await?;
@@ -210,13 +354,33 @@ impl GitHubApp {
                     path: &shown,
                     authorization: Some(format!("token {token}")),
                     body,
+                    if_none_match: cached.as_ref().map(|(etag, _)| etag.clone()),
                 })
                 .await;
             match result {
                 Err(error) if error.status() == Some(401) && !fresh => fresh = true,
                 other => {
+                    if let Some(guard) = lock.as_deref_mut() {
+                        *guard = Some(std::time::Instant::now());
+                    }
                     drop(lock);
-                    return other;
+                    let mut response = other?;
+                    self.note_budget(installation, &response);
+                    if response.status == 304
+                        && let Some((_, body)) = &cached
+                    {
+                        response.body = body.clone();
+                        response.status = 200;
+                    } else if method == reqwest::Method::GET
+                        && let Some(etag) = response.header("etag").map(str::to_string)
+                        && let Ok(mut etags) = self.etags.lock()
+                    {
+                        if etags.len() >= MAX_ETAGS {
+                            etags.clear();
+                        }
+                        etags.insert((installation, shown.clone()), (etag, response.body.clone()));
+                    }
+                    return Ok(response);
                 }
             }
         }
@@ -344,7 +508,7 @@ fn next_link(header: &str) -> Option<String> {
 }
 
 /// Seconds since the epoch of an RFC 3339 UTC timestamp such as `2026-12-01T21:00:00Z`.
-fn parse_timestamp(text: &str) -> Option<i64> {
+pub fn parse_timestamp(text: &str) -> Option<i64> {
     let (date, time) = text.trim_end_matches('Z').split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>());
     let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);

@@ -19,6 +19,9 @@ pub struct GitLab {
     users: Mutex<HashMap<String, Option<u64>>>,
     /// The token's own user (`GET /user`): its id and username.
     me: Mutex<Option<(u64, String)>>,
+    /// Writes one at a time, at least `write_interval` apart, and when the last one was made.
+    writes: tokio::sync::Mutex<Option<std::time::Instant>>,
+    write_interval: std::time::Duration,
 }
 
 /// A discussion on a merge request: its id, whether it is resolved, and its first note.
@@ -59,10 +62,38 @@ impl GitLab {
             token: token.to_string(),
             users: Mutex::new(HashMap::new()),
             me: Mutex::new(None),
+            writes: tokio::sync::Mutex::new(None),
+            write_interval: std::time::Duration::ZERO,
         }
     }
 
+    /// Sets the least time between two writes.
+    pub fn with_write_interval(mut self, interval: std::time::Duration) -> GitLab {
+        self.write_interval = interval;
+        self
+    }
+
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Response> {
+        let mut write = None;
+        if method != reqwest::Method::GET {
+            let guard = self.writes.lock().await;
+            if let Some(last) = *guard {
+                let next = last + self.write_interval;
+                let now = std::time::Instant::now();
+                if next > now {
+                    tokio::time::sleep(next - now).await;
+                }
+            }
+            write = Some(guard);
+        }
+        let result = self.send(method, path, body).await;
+        if let Some(mut guard) = write {
+            *guard = Some(std::time::Instant::now());
+        }
+        result
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Response> {
         self.http
             .send(Request {
                 method,
@@ -70,6 +101,7 @@ impl GitLab {
                 path,
                 authorization: Some(format!("PRIVATE-TOKEN {}", self.token)),
                 body,
+                ..Request::default()
             })
             .await
     }

@@ -92,6 +92,7 @@ pub struct Http {
 }
 
 /// A request to make.
+#[derive(Default)]
 pub struct Request<'a> {
     pub method: reqwest::Method,
     pub url: String,
@@ -99,6 +100,9 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub authorization: Option<String>,
     pub body: Option<&'a serde_json::Value>,
+    /// An ETag from an earlier answer: a `304 Not Modified` (which GitHub does not count
+    /// against the rate limit) comes back as `Ok` with status 304 and no body.
+    pub if_none_match: Option<String>,
 }
 
 /// Installs the TLS crypto provider once (ring; the build links no other).
@@ -140,6 +144,9 @@ impl Http {
             }
             if let Some(body) = request.body {
                 builder = builder.json(body);
+            }
+            if let Some(etag) = &request.if_none_match {
+                builder = builder.header("if-none-match", etag);
             }
             let answer = builder.send().await;
             let response = match answer {

@@ -165,6 +165,18 @@ pub trait JobStore: Send + Sync {
     fn fail(&self, claimed: Claimed, error: String, retry_at: i64) -> BoxFuture<'_, Result<()>>;
     /// Gives the lease back without counting the attempt (shutdown).
     fn release(&self, claimed: Claimed) -> BoxFuture<'_, Result<()>>;
+    /// Gives the lease back without counting the attempt, to run again at `run_at` (a
+    /// rate-limit budget that is spent until then).
+    fn defer(&self, claimed: Claimed, run_at: i64) -> BoxFuture<'_, Result<()>>;
+    /// Whether a delivery id was recorded.
+    fn delivery_seen(&self, id: String) -> BoxFuture<'_, Result<bool>>;
+    /// The keys of the queued and running jobs.
+    fn active_keys(&self) -> BoxFuture<'_, Result<std::collections::HashSet<String>>>;
+    /// Tries to be (or stay) the one replica that runs the duties that must run once: `true`
+    /// while this store holds the leader lock (PostgreSQL: a session advisory lock on a
+    /// connection of its own, released when the process or its connection dies; SQLite: one
+    /// process, always the leader).
+    fn lead(&self) -> BoxFuture<'_, Result<bool>>;
     /// Deletes finished jobs, deliveries and reports older than `before`.
     fn purge(&self, before: i64) -> BoxFuture<'_, Result<u64>>;
     fn counts(&self) -> BoxFuture<'_, Result<Counts>>;

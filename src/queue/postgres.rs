@@ -18,9 +18,13 @@ use super::{
 const CONNECTIONS: usize = 4;
 /// The advisory lock key under which migrations run (`datasurface` in ASCII, truncated).
 const MIGRATION_LOCK: i64 = 0x6461_7461_7375_7266;
+/// The advisory lock the leader holds (`dsleader` in ASCII).
+const LEADER_LOCK: i64 = 0x6473_6c65_6164_6572;
 
 pub struct PgStore {
     config: tokio_postgres::Config,
+    /// The connection that holds the leader lock, while this store leads.
+    leader: Mutex<Option<Client>>,
     connections: Vec<Mutex<Option<Client>>>,
     next: std::sync::atomic::AtomicUsize,
     clock: Clock,
@@ -44,7 +48,7 @@ impl PgStore {
         migrate(&mut first).await?;
         let mut connections = vec![Mutex::new(Some(first))];
         connections.extend((1..CONNECTIONS).map(|_| Mutex::new(None)));
-        Ok(PgStore { config, connections, next: Default::default(), clock })
+        Ok(PgStore { config, leader: Mutex::new(None), connections, next: Default::default(), clock })
     }
 
     /// A connection of the pool, opened again if it broke.
@@ -309,6 +313,72 @@ impl JobStore for PgStore {
                 )
                 .await?;
             Ok(())
+        })
+    }
+
+    fn defer(&self, claimed: Claimed, run_at: i64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let now = self.now();
+            let guard = self.client().await?;
+            guard
+                .as_ref()
+                .expect("connected")
+                .execute(
+                    "UPDATE jobs SET state = 'queued', attempts = GREATEST(attempts - 1, 0), run_at = $1,
+                         lease_owner = NULL, lease_until = NULL, updated_at = $5
+                     WHERE id = $2 AND claim = $3 AND lease_owner = $4 AND state = 'running'",
+                    &[&run_at, &claimed.id, &claimed.claim, &claimed.owner, &now],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn delivery_seen(&self, id: String) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let guard = self.client().await?;
+            let row =
+                guard.as_ref().expect("connected").query_opt("SELECT 1 FROM deliveries WHERE id = $1", &[&id]).await?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn active_keys(&self) -> BoxFuture<'_, Result<std::collections::HashSet<String>>> {
+        Box::pin(async move {
+            let guard = self.client().await?;
+            let rows = guard
+                .as_ref()
+                .expect("connected")
+                .query("SELECT coalesce_key FROM jobs WHERE state IN ('queued', 'running')", &[])
+                .await?;
+            Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+        })
+    }
+
+    fn lead(&self) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let mut leader = self.leader.lock().await;
+            if let Some(client) = leader.as_ref() {
+                // Still ours while the session lives.
+                if !client.is_closed() && client.execute("SELECT 1", &[]).await.is_ok() {
+                    return Ok(true);
+                }
+                *leader = None;
+            }
+            let client = connect(&self.config).await?;
+            // One leader per database and schema (`options=-csearch_path=…`): deployments that
+            // share a server in different schemas do not share a leader.
+            let scope = format!("{:?}/{:?}", self.config.get_dbname(), self.config.get_options());
+            let hash =
+                scope.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            let key = LEADER_LOCK ^ (hash as i64);
+            let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await?;
+            if row.get::<_, bool>(0) {
+                *leader = Some(client);
+                Ok(true)
+            } else {
+                Ok(false)
+            }
         })
     }
 

@@ -265,6 +265,40 @@ impl JobStore for SqliteStore {
         })
     }
 
+    fn defer(&self, claimed: Claimed, run_at: i64) -> BoxFuture<'_, Result<()>> {
+        self.run(move |connection, now| {
+            connection.execute(
+                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), run_at = ?1,
+                     lease_owner = NULL, lease_until = NULL, updated_at = ?5
+                 WHERE id = ?2 AND claim = ?3 AND lease_owner = ?4 AND state = 'running'",
+                params![run_at, claimed.id, claimed.claim, claimed.owner, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delivery_seen(&self, id: String) -> BoxFuture<'_, Result<bool>> {
+        self.run(move |connection, _| {
+            Ok(connection
+                .query_row("SELECT 1 FROM deliveries WHERE id = ?1", params![id], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+    }
+
+    fn active_keys(&self) -> BoxFuture<'_, Result<std::collections::HashSet<String>>> {
+        self.run(move |connection, _| {
+            let mut statement =
+                connection.prepare("SELECT coalesce_key FROM jobs WHERE state IN ('queued', 'running')")?;
+            let keys = statement.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(keys)
+        })
+    }
+
+    fn lead(&self) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async { Ok(true) })
+    }
+
     fn purge(&self, before: i64) -> BoxFuture<'_, Result<u64>> {
         self.run(move |connection, _| {
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;

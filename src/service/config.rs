@@ -36,6 +36,54 @@ pub struct Settings {
     pub max_attempts: u32,
     pub github: Option<GitHub>,
     pub gitlab: Option<GitLab>,
+    /// What this process does: take webhooks, run jobs, or both.
+    pub role: Role,
+    /// Whether `/reports/{id}` pages are stored and served (and linked).
+    pub reports: bool,
+    /// The least time between two writes to one installation or project, in milliseconds.
+    pub write_interval_ms: u64,
+    /// How often the leader asks GitHub for failed deliveries to redeliver (0: never).
+    pub sweep_minutes: u64,
+    /// How often the leader reconciles open pull requests with our check runs (0: never).
+    pub reconcile_minutes: u64,
+    /// How often a replica tries to become the leader, and the leader checks it still is.
+    pub leader_check_seconds: u64,
+}
+
+/// `--role`: `web` takes webhooks (and serves the pages), `worker` runs jobs and the
+/// leader's duties, `all` both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Web,
+    Worker,
+    All,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "web" => Some(Role::Web),
+            "worker" => Some(Role::Worker),
+            "all" => Some(Role::All),
+            _ => None,
+        }
+    }
+
+    pub fn takes_webhooks(self) -> bool {
+        self != Role::Worker
+    }
+
+    pub fn runs_jobs(self) -> bool {
+        self != Role::Web
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Web => "web",
+            Role::Worker => "worker",
+            Role::All => "all",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -44,6 +92,8 @@ pub struct GitHub {
     pub private_key: String,
     pub webhook_secret: String,
     pub api_url: String,
+    /// Organizations and users whose installations are served (empty: all), lower-cased.
+    pub allowed_owners: Vec<String>,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -78,6 +128,13 @@ const SETTINGS: &[(&str, &str)] = &[
     ("check_timeout_seconds", "DATASURFACE_CHECK_TIMEOUT_SECONDS"),
     ("retention_days", "DATASURFACE_RETENTION_DAYS"),
     ("max_attempts", "DATASURFACE_MAX_ATTEMPTS"),
+    ("role", "DATASURFACE_ROLE"),
+    ("reports", "DATASURFACE_REPORTS"),
+    ("write_interval_ms", "DATASURFACE_WRITE_INTERVAL_MS"),
+    ("sweep_minutes", "DATASURFACE_SWEEP_MINUTES"),
+    ("reconcile_minutes", "DATASURFACE_RECONCILE_MINUTES"),
+    ("leader_check_seconds", "DATASURFACE_LEADER_CHECK_SECONDS"),
+    ("github.allowed_owners", "DATASURFACE_GITHUB_ALLOWED_OWNERS"),
     ("github.app_id", "DATASURFACE_GITHUB_APP_ID"),
     ("github.private_key_file", "DATASURFACE_GITHUB_PRIVATE_KEY_FILE"),
     ("github.webhook_secret_file", "DATASURFACE_GITHUB_WEBHOOK_SECRET_FILE"),
@@ -114,6 +171,13 @@ impl Sources {
             file: flatten_toml(toml, Path::new("settings.toml"))?,
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         })
+    }
+
+    /// Sets a setting as a command-line flag does: over the file and the environment.
+    pub fn set(&mut self, setting: &str, value: &str) {
+        if let Some((_, var)) = SETTINGS.iter().find(|(s, _)| *s == setting) {
+            self.env.insert(var.to_string(), value.to_string());
+        }
     }
 
     /// A setting's value: the environment first, then the file; `None` when neither has it.
@@ -178,6 +242,10 @@ fn flatten_toml(text: &str, path: &Path) -> Result<std::collections::BTreeMap<St
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(n) => n.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
+            // A list of names (`allowed_owners = ["acme", "octo"]`) reads as `acme,octo`.
+            toml::Value::Array(items) if items.iter().all(|i| i.is_str()) => {
+                items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(",")
+            }
             other => return Err(error(&key, format!("must be text or a number, not {}", other.type_str()))),
         };
         out.insert(key, value);
@@ -261,7 +329,13 @@ impl Settings {
                 if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
                     return Err(error("github.api_url", format!("`{api_url}` is not an http(s) URL")));
                 }
-                Some(GitHub { app_id, private_key, webhook_secret, api_url })
+                let allowed_owners = sources
+                    .get("github.allowed_owners")
+                    .map(|(v, _)| {
+                        v.split([',', ' ']).map(|o| o.trim().to_ascii_lowercase()).filter(|o| !o.is_empty()).collect()
+                    })
+                    .unwrap_or_default();
+                Some(GitHub { app_id, private_key, webhook_secret, api_url, allowed_owners })
             }
         };
         let gitlab = match sources.get("gitlab.url") {
@@ -296,6 +370,26 @@ impl Settings {
                 Some(GitLab { url, token: Some(token), webhook_secret, signing_token })
             }
         };
+        let role = match sources.get("role") {
+            None => Role::All,
+            Some((text, from)) => Role::parse(&text)
+                .ok_or_else(|| error("role", format!("`{text}` (from {from}) is not web, worker or all")))?,
+        };
+        if role != Role::All && database.starts_with("sqlite://") {
+            return Err(error(
+                "role",
+                format!(
+                    "`{}` needs PostgreSQL (database = \"postgres://…\"): with SQLite one process does everything (role all)",
+                    role.as_str()
+                ),
+            ));
+        }
+        let reports = match sources.get("reports").map(|(v, from)| (v.trim().to_ascii_lowercase(), from)) {
+            None => true,
+            Some((v, _)) if matches!(v.as_str(), "on" | "true" | "yes") => true,
+            Some((v, _)) if matches!(v.as_str(), "off" | "false" | "no") => false,
+            Some((v, from)) => return Err(error("reports", format!("`{v}` (from {from}) is not on or off"))),
+        };
         if github.is_none() && gitlab.is_none() {
             return Err(error("github.app_id", "neither GitHub (github.app_id) nor GitLab (gitlab.url) is configured"));
         }
@@ -312,6 +406,12 @@ impl Settings {
             max_attempts: sources.number("max_attempts", 5)?.max(1),
             github,
             gitlab,
+            role,
+            reports,
+            write_interval_ms: sources.number("write_interval_ms", 1000)?,
+            sweep_minutes: sources.number("sweep_minutes", 5)?,
+            reconcile_minutes: sources.number("reconcile_minutes", 30)?,
+            leader_check_seconds: sources.number("leader_check_seconds", 15)?.max(1),
         })
     }
 
@@ -330,7 +430,8 @@ impl Settings {
             forges.push(format!("GitLab at {}", gitlab.url));
         }
         format!(
-            "listen {}, database {database}, work dir {}, {} workers, lease {} s; {}",
+            "role {}, listen {}, database {database}, work dir {}, {} workers, lease {} s; {}",
+            self.role.as_str(),
             self.listen,
             self.work_dir.display(),
             self.workers,

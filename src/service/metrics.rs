@@ -14,6 +14,12 @@ pub struct Metrics {
     jobs: Mutex<BTreeMap<String, u64>>,
     forge_requests: Mutex<BTreeMap<(String, u16), u64>>,
     job_seconds: Mutex<Histogram>,
+    /// Counts of the leader's duties (`sweeper_redelivered`, `reconciled`, ...).
+    duties: Mutex<BTreeMap<String, u64>>,
+    leader: std::sync::atomic::AtomicBool,
+    /// Rate-limit budgets to show: (forge, installation or project, remaining), set at each
+    /// scrape.
+    budgets: Mutex<Vec<(String, u64, i64)>>,
 }
 
 #[derive(Default)]
@@ -46,6 +52,23 @@ impl Metrics {
 
     pub fn forge_request(&self, forge: &str, status: u16) {
         bump(&self.forge_requests, (forge.to_string(), status));
+    }
+
+    /// Adds `n` to the count of a duty's outcome.
+    pub fn duty(&self, name: &str, n: u64) {
+        if let Ok(mut map) = self.duties.lock() {
+            *map.entry(name.to_string()).or_default() += n;
+        }
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.store(leading, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn set_budgets(&self, budgets: Vec<(String, u64, i64)>) {
+        if let Ok(mut b) = self.budgets.lock() {
+            *b = budgets;
+        }
     }
 
     /// Seconds from the event's enqueue to its result's publication.
@@ -114,6 +137,32 @@ impl Metrics {
                 label(&forge)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP datasurface_rate_limit_remaining Calls left of the primary rate limit, by forge and installation, as the last answer said."
+        );
+        let _ = writeln!(out, "# TYPE datasurface_rate_limit_remaining gauge");
+        for (forge, scope, remaining) in self.budgets.lock().map(|b| b.clone()).unwrap_or_default() {
+            let _ = writeln!(
+                out,
+                "datasurface_rate_limit_remaining{{forge=\"{}\",installation=\"{scope}\"}} {remaining}",
+                label(&forge)
+            );
+        }
+        let _ = writeln!(out, "# HELP datasurface_duties_total What the leader's duties did, by duty and outcome.");
+        let _ = writeln!(out, "# TYPE datasurface_duties_total counter");
+        let duties = self.duties.lock().map(|m| m.clone()).unwrap_or_default();
+        for name in ["sweeper_failed_deliveries", "sweeper_redelivered", "reconciled"] {
+            let _ = writeln!(
+                out,
+                "datasurface_duties_total{{outcome=\"{name}\"}} {}",
+                duties.get(name).copied().unwrap_or(0)
+            );
+        }
+        let _ = writeln!(out, "# HELP datasurface_leader 1 while this replica runs the duties that must run once.");
+        let _ = writeln!(out, "# TYPE datasurface_leader gauge");
+        let _ =
+            writeln!(out, "datasurface_leader {}", u8::from(self.leader.load(std::sync::atomic::Ordering::Relaxed)));
         out
     }
 }

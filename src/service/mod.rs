@@ -6,6 +6,7 @@
 
 pub mod chatops;
 pub mod config;
+mod duties;
 mod forges;
 pub mod job;
 pub mod metrics;
@@ -95,6 +96,16 @@ impl Shared {
         self.names.lock().ok().and_then(|n| n.get(forge).cloned()).unwrap_or_default()
     }
 
+    /// Whether installations of this organization or user are served (`github.allowed_owners`).
+    fn serves_owner(&self, owner: &str) -> bool {
+        match &self.settings.github {
+            Some(github) if !github.allowed_owners.is_empty() => {
+                github.allowed_owners.iter().any(|o| o.eq_ignore_ascii_case(owner))
+            }
+            _ => true,
+        }
+    }
+
     /// The client of a job's forge, when that forge is configured.
     fn forge(&self, name: &str) -> Option<forges::Forge> {
         match name {
@@ -111,14 +122,19 @@ impl Shared {
 
 /// The routes of SERVICE.md §2.
 pub fn app(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/webhooks/github", post(github_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)))
-        .route("/webhooks/gitlab", post(gitlab_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)))
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .route("/reports/{id}", get(report_page))
-        .with_state(shared)
+        .route("/metrics", get(metrics_text));
+    if shared.settings.role.takes_webhooks() {
+        router = router
+            .route("/webhooks/github", post(github_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)))
+            .route("/webhooks/gitlab", post(gitlab_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)));
+        if shared.settings.reports {
+            router = router.route("/reports/{id}", get(report_page));
+        }
+    }
+    router.with_state(shared)
 }
 
 /// A small JSON answer `{"message": …}`, the shape of every answer of the webhook routes.
@@ -293,6 +309,11 @@ async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
+    let mut budgets: Vec<(String, u64, i64)> = Vec::new();
+    if let Some(github) = &shared.github {
+        budgets.extend(github.budgets().into_iter().map(|(i, r, _)| ("github".to_string(), i, r)));
+    }
+    shared.metrics.set_budgets(budgets);
     let mut response = shared.metrics.render(counts.queued, counts.running).into_response();
     response
         .headers_mut()
@@ -323,46 +344,95 @@ async fn report_page(State(shared): State<Arc<Shared>>, Path(id): Path<String>) 
     }
 }
 
-/// Runs the service until SIGTERM or SIGINT: the server stops taking webhooks, workers stop
-/// taking jobs and finish running ones within the grace period (or give their leases back).
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    use anyhow::Context;
-    crate::forge::install_tls();
-    std::fs::create_dir_all(&settings.work_dir)
-        .with_context(|| format!("work_dir: cannot create {}", settings.work_dir.display()))?;
-    let store = crate::queue::open(&settings.database, crate::queue::system_clock()).await.context("database")?;
-    let metrics = Arc::new(metrics::Metrics::default());
+/// The clients of the configured forges.
+type Clients = (Option<Arc<GitHubApp>>, Option<Arc<GitLab>>);
+
+/// The forge clients of the settings (GitHub App, GitLab), counting their requests.
+pub fn clients(settings: &Settings, metrics: &Arc<metrics::Metrics>) -> anyhow::Result<Clients> {
+    let observer = || -> crate::forge::Observer {
+        let metrics = metrics.clone();
+        Arc::new(move |forge, status| metrics.forge_request(forge, status))
+    };
+    let interval = Duration::from_millis(settings.write_interval_ms);
     let github = match &settings.github {
         None => None,
         Some(github) => {
-            let observer_metrics = metrics.clone();
-            let observer: crate::forge::Observer =
-                Arc::new(move |forge, status| observer_metrics.forge_request(forge, status));
-            let http = crate::forge::Http::new("github", crate::forge::Patience::default(), Some(observer))?;
-            Some(Arc::new(GitHubApp::new(http, &github.api_url, github.app_id, &github.private_key)?))
+            let http = crate::forge::Http::new("github", crate::forge::Patience::default(), Some(observer()))?;
+            let app = GitHubApp::new(http, &github.api_url, github.app_id, &github.private_key)?;
+            Some(Arc::new(app.with_write_interval(interval)))
         }
     };
     let gitlab = match &settings.gitlab {
         None => None,
         Some(gitlab) => {
-            let observer_metrics = metrics.clone();
-            let observer: crate::forge::Observer =
-                Arc::new(move |forge, status| observer_metrics.forge_request(forge, status));
-            let http = crate::forge::Http::new("gitlab", crate::forge::Patience::default(), Some(observer))?;
-            Some(Arc::new(GitLab::new(http, &gitlab.url, gitlab.token.as_deref().unwrap_or_default())))
+            let http = crate::forge::Http::new("gitlab", crate::forge::Patience::default(), Some(observer()))?;
+            let client = GitLab::new(http, &gitlab.url, gitlab.token.as_deref().unwrap_or_default());
+            Some(Arc::new(client.with_write_interval(interval)))
         }
     };
+    Ok((github, gitlab))
+}
+
+/// Holds an exclusive lock on `<database>.lock` for the life of the process: SQLite serves
+/// one `serve` process, and a second one on the same file is refused with a clear message.
+fn lock_sqlite(database: &str) -> anyhow::Result<Option<std::fs::File>> {
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd;
+    let Some(path) = database.strip_prefix("sqlite://") else { return Ok(None) };
+    let lock_path = format!("{path}.lock");
+    if let Some(parent) = std::path::Path::new(&lock_path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("database: cannot open {lock_path}: {e}"))?;
+    // SAFETY: flock on a file descriptor this function owns; no memory is involved.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !locked {
+        let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+        let holder = holder.trim();
+        anyhow::bail!(
+            "database: another `datasurface serve`{} uses {path}; SQLite serves one process. \
+             Stop it, give this one another work_dir, or use PostgreSQL (database = \"postgres://…\") for several replicas",
+            if holder.is_empty() { String::new() } else { format!(" (pid {holder})") }
+        );
+    }
+    let _ = file.set_len(0);
+    let _ = writeln!(file, "{}", std::process::id());
+    Ok(Some(file))
+}
+
+/// Runs the service until SIGTERM or SIGINT: the server stops taking webhooks, workers stop
+/// taking jobs and finish running ones within the grace period (or give their leases back).
+/// `role` web takes webhooks, worker runs jobs and the leader's duties, all does both; every
+/// role answers `/healthz`, `/readyz` and `/metrics`.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    use anyhow::Context;
+    crate::forge::install_tls();
+    std::fs::create_dir_all(&settings.work_dir)
+        .with_context(|| format!("work_dir: cannot create {}", settings.work_dir.display()))?;
+    let _sqlite_lock = lock_sqlite(&settings.database)?;
+    let store = crate::queue::open(&settings.database, crate::queue::system_clock()).await.context("database")?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (github, gitlab) = clients(&settings, &metrics)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen: cannot listen on {}", settings.listen))?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tracing::info!(settings = %settings.describe(), address = %listener.local_addr()?, "datasurface serve started");
+    let role = settings.role;
     let shared = Arc::new(Shared::new(settings, store, github, gitlab, metrics, shutdown));
     let mut workers = tokio::task::JoinSet::new();
-    for slot in 0..shared.settings.workers {
-        workers.spawn(worker::run(shared.clone(), slot));
+    if role.runs_jobs() {
+        for slot in 0..shared.settings.workers {
+            workers.spawn(worker::run(shared.clone(), slot));
+        }
+        workers.spawn(duties::run(shared.clone()));
     }
-    workers.spawn(retention(shared.clone()));
     workers.spawn(learn_names(shared.clone()));
     let mut until_shutdown = shared.shutdown.clone();
     let server = axum::serve(listener, app(shared.clone())).with_graceful_shutdown(async move {
@@ -379,6 +449,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     while workers.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `datasurface serve resync --repo OWNER/NAME [--pr N]`: queues a check of each open pull
+/// request of the repository (or of the one) in the service's database; a running service's
+/// workers take them. Answers how many were queued.
+pub async fn resync(settings: Settings, repo: &str, pr: Option<u64>) -> anyhow::Result<usize> {
+    use anyhow::Context;
+    crate::forge::install_tls();
+    if settings.github.is_none() {
+        anyhow::bail!("resync: GitHub is not configured (github.app_id); resync queues GitHub pull requests");
+    }
+    let store = crate::queue::open(&settings.database, crate::queue::system_clock()).await.context("database")?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (github, gitlab) = clients(&settings, &metrics)?;
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let shared = Shared::new(settings, store, github, gitlab, metrics, shutdown);
+    duties::reconcile(&shared, Some(repo), pr).await.map_err(|e| anyhow::anyhow!("resync: {e}"))
 }
 
 /// Learns the bot's names for `@name` commands and for ignoring its own notes: the App's
@@ -424,23 +511,6 @@ async fn learn_names(shared: Arc<Shared>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = shutdown.wait_for(|stopped| *stopped) => return,
-        }
-    }
-}
-
-/// Deletes finished jobs, deliveries and report pages past the retention, every hour.
-async fn retention(shared: Arc<Shared>) {
-    let mut shutdown = shared.shutdown.clone();
-    loop {
-        let keep = shared.settings.retention_days as i64 * 86_400_000;
-        match shared.store.purge(shared.store.now() - keep).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "retention: deleted finished jobs, deliveries and reports"),
-            Err(error) => tracing::warn!(%error, "retention failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = shutdown.wait_for(|stopped| *stopped) => return,
         }
     }

@@ -103,6 +103,9 @@ pub fn completion_requests(
     if chunks.is_empty() {
         chunks.push(&[]);
     }
+    // The run is completed by the last request, so that nobody sees a completed run whose
+    // annotations are still coming.
+    let last = chunks.len() - 1;
     chunks
         .iter()
         .enumerate()
@@ -110,7 +113,7 @@ pub fn completion_requests(
             let mut body = json!({
                 "output": {"title": title, "summary": summary, "annotations": chunk},
             });
-            if i == 0 {
+            if i == last {
                 body["status"] = "completed".into();
                 body["conclusion"] = conclusion(report).into();
                 body["completed_at"] = completed_at.into();
@@ -174,9 +177,12 @@ mod tests {
             completion_requests(&report, "summary", Some("https://ds.example/reports/x"), "2026-12-01T00:00:00Z");
         let sizes: Vec<usize> = requests.iter().map(|r| r["output"]["annotations"].as_array().unwrap().len()).collect();
         assert_eq!(sizes, vec![50, 50, 20]);
-        assert_eq!(requests[0]["conclusion"], "failure");
-        assert_eq!(requests[0]["details_url"], "https://ds.example/reports/x");
-        assert!(requests[1].get("conclusion").is_none(), "only the first completes the run");
+        assert_eq!(requests[2]["conclusion"], "failure");
+        assert_eq!(requests[2]["details_url"], "https://ds.example/reports/x");
+        assert!(
+            requests[0].get("conclusion").is_none() && requests[1].get("status").is_none(),
+            "only the last completes the run, once every annotation is in"
+        );
         let levels: Vec<&str> = requests
             .iter()
             .flat_map(|r| {

@@ -29,7 +29,13 @@ enum Ended {
     Superseded,
     /// Try again later.
     Retry(String),
+    /// Wait until then without counting an attempt (a spent rate-limit budget).
+    Defer(i64),
 }
+
+/// Below this many calls left of an installation's primary rate limit, its jobs wait for the
+/// reset instead of failing on the way (a check makes about ten calls).
+const LOW_BUDGET: i64 = 50;
 
 /// A check that could not run: the reason becomes a `neutral` check run.
 struct Neutral(String);
@@ -110,6 +116,13 @@ async fn process(shared: &Arc<Shared>, job: Claimed) {
                 tracing::error!(%error, "completing the job failed");
             }
         }
+        Some(Ended::Defer(at)) => {
+            tracing::info!(
+                wait_ms = at - shared.store.now(),
+                "the rate-limit budget is spent; the job waits for its reset"
+            );
+            let _ = shared.store.defer(job, at).await;
+        }
         Some(Ended::Superseded) => {
             shared.metrics.job("superseded");
             let _ = shared.store.complete(job).await;
@@ -163,6 +176,23 @@ async fn execute(shared: &Arc<Shared>, job: &Claimed, lost: &AtomicBool) -> Ende
     let Some(forge) = shared.forge(&pull_job.forge) else {
         return Ended::Retry(format!("{} is not configured in this service", pull_job.forge));
     };
+    if let Forge::GitHub(github) = &forge
+        && let Some(installation) = pull_job.installation
+        && let Some((remaining, reset)) = github.budget(installation)
+        && remaining < LOW_BUDGET
+        && reset * 1000 > shared.store.now()
+    {
+        return Ended::Defer(reset * 1000 + 1000);
+    }
+    if pull_job.forge == "github" {
+        let owner = pull_job.repo.split('/').next().unwrap_or_default();
+        if !shared.serves_owner(owner) {
+            if pull_job.command.is_none() {
+                refuse_owner(shared, &forge, &pull_job, owner).await;
+            }
+            return Ended::Done { published: false };
+        }
+    }
     let result = match &pull_job.command {
         Some(command) => execute_command(shared, &forge, &pull_job, command).await,
         None => execute_check(shared, &forge, job, &pull_job, lost).await,
@@ -170,6 +200,35 @@ async fn execute(shared: &Arc<Shared>, job: &Claimed, lost: &AtomicBool) -> Ende
     match result {
         Ok(ended) => ended,
         Err(error) => Ended::Retry(error.to_string()),
+    }
+}
+
+/// An installation of an owner not in `github.allowed_owners`: a neutral check run saying
+/// so, once per repository (remembered like a delivery).
+async fn refuse_owner(shared: &Shared, forge: &Forge, pull_job: &PullJob, owner: &str) {
+    let first = shared
+        .store
+        .record(
+            crate::queue::Delivery {
+                id: format!("github:refused:{}", pull_job.repo.to_ascii_lowercase()),
+                forge: "github".into(),
+                event: "refused".into(),
+            },
+            Vec::new(),
+        )
+        .await;
+    if !matches!(first.as_deref(), Ok([crate::queue::Enqueued::Recorded])) {
+        return;
+    }
+    tracing::warn!(owner, repo = %pull_job.repo, "an installation of an owner this service does not serve");
+    let Ok(pull) = forge.pull(pull_job).await else { return };
+    let now = publish::timestamp(shared.store.now());
+    let reason = format!(
+        "This datasurface service serves only the installations of {}; `{owner}` is not one of them, so its pull requests are not checked here.",
+        shared.settings.github.as_ref().map(|g| g.allowed_owners.join(", ")).unwrap_or_default()
+    );
+    if let Ok(run) = forge.begin(pull_job, &pull, format!("refused:{}", pull_job.repo), now.clone()).await {
+        let _ = forge.finish(pull_job, &pull, run, End::Unchecked { reason: &reason }, now).await;
     }
 }
 
@@ -241,10 +300,15 @@ async fn execute_check(
         }
         Ok(Checked::Report { report, html, inline }) => {
             let report_id = random_id();
-            if let Err(error) = shared.store.put_report(report_id.clone(), html).await {
-                tracing::warn!(%error, "storing the report page failed");
+            let mut details = None;
+            if shared.settings.reports {
+                match shared.store.put_report(report_id.clone(), html).await {
+                    Ok(()) => {
+                        details = shared.settings.public_url.as_ref().map(|base| format!("{base}/reports/{report_id}"));
+                    }
+                    Err(error) => tracing::warn!(%error, "storing the report page failed"),
+                }
             }
-            let details = shared.settings.public_url.as_ref().map(|base| format!("{base}/reports/{report_id}"));
             let summary = publish::markdown_report(&report, details.as_deref());
             let end = End::Report { report: &report, summary: &summary, details: details.as_deref() };
             forge.finish(pull_job, &pull, run, end, now()).await?;
