@@ -148,6 +148,13 @@ pub enum ServeAction {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Exit 0 when the service on this machine answers `/healthz` (a container's health
+    /// check; the address is DATASURFACE_LISTEN's, 0.0.0.0 read as 127.0.0.1).
+    Healthcheck {
+        /// Ask this URL instead.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -888,6 +895,31 @@ fn run_check(args: &CheckArgs, color: bool) -> anyhow::Result<ExitCode> {
 fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     use crate::service::config::{Settings, Sources};
     // A setting that is wrong stops start-up with one line naming it (exit 2).
+    if let Some(ServeAction::Healthcheck { url }) = &args.action {
+        let url = url.clone().unwrap_or_else(|| {
+            let listen = std::env::var("DATASURFACE_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+            let listen = listen.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+            format!("http://{listen}/healthz")
+        });
+        crate::forge::install_tls();
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+        let answer = runtime.block_on(async {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(4)).build()?;
+            client.get(&url).send().await
+        });
+        return match answer {
+            Ok(response) if response.status().is_success() => Ok(ExitCode::SUCCESS),
+            Ok(response) => {
+                eprintln!("datasurface serve healthcheck: {url} answered {}", response.status());
+                Ok(ExitCode::from(1))
+            }
+            Err(error) => {
+                eprintln!("datasurface serve healthcheck: {url}: {error}");
+                Ok(ExitCode::from(1))
+            }
+        };
+    }
     let config = match &args.action {
         Some(ServeAction::Resync { config: Some(config), .. }) => Some(config.as_path()),
         _ => args.config.as_deref(),

@@ -89,6 +89,17 @@ pub struct State {
     pub permissions: BTreeMap<String, String>,
     /// Reactions: (comment id, content).
     pub reactions: Vec<(u64, String)>,
+    /// The App's webhook deliveries, newest first, as `GET /app/hook/deliveries` lists them.
+    pub hook_deliveries: Vec<Value>,
+    /// Delivery ids the App asked to deliver again.
+    pub redelivered: Vec<u64>,
+    /// The repositories of the installation: (full name, pushed_at).
+    pub repositories: Vec<(String, String)>,
+    /// `x-ratelimit-remaining` and `x-ratelimit-reset` sent with every answer to the
+    /// installation, when set.
+    pub rate_limit: Option<(i64, i64)>,
+    /// When each write (POST, PATCH) to the installation's API was answered.
+    pub writes_at: Vec<Instant>,
     /// Calls whose path contains this stall for the duration.
     pub stalls: Vec<(String, Duration)>,
     next_id: u64,
@@ -148,9 +159,18 @@ impl Respond for Responder {
         let mut state = self.state.lock().unwrap();
         state.requests.push((method.clone(), path.clone(), Instant::now()));
         let stall = state.stalls.iter().find(|(p, _)| path.contains(p.as_str())).map(|(_, d)| *d);
-        let answer = |template: ResponseTemplate| match stall {
-            Some(delay) => template.set_delay(delay),
-            None => template,
+        let rate = state.rate_limit;
+        let answer = |template: ResponseTemplate| {
+            let template = match rate {
+                Some((remaining, reset)) => template
+                    .insert_header("x-ratelimit-remaining", remaining.to_string().as_str())
+                    .insert_header("x-ratelimit-reset", reset.to_string().as_str()),
+                None => template,
+            };
+            match stall {
+                Some(delay) => template.set_delay(delay),
+                None => template,
+            }
         };
         if let Some(index) = state.failures.iter().position(|f| f.method == method && path.contains(&f.path_contains)) {
             let failure = &mut state.failures[index];
@@ -178,6 +198,40 @@ impl Respond for Responder {
                 ResponseTemplate::new(201).set_body_json(json!({"token": TOKEN, "expires_at": "2099-01-01T00:00:00Z"})),
             );
         }
+        // The App's own calls, with its JWT.
+        match (method.as_str(), parts.as_slice()) {
+            ("GET", ["app"]) if jwt_ok(&auth) => {
+                return answer(
+                    ResponseTemplate::new(200).set_body_json(json!({"id": APP_ID, "slug": "datasurface-test"})),
+                );
+            }
+            ("GET", ["app", "hook", "deliveries"]) if jwt_ok(&auth) => {
+                let per_page: usize = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30).clamp(1, 100);
+                let cursor: usize = query.get("cursor").and_then(|p| p.parse().ok()).unwrap_or(0);
+                let items: Vec<Value> = state.hook_deliveries.iter().skip(cursor).take(per_page).cloned().collect();
+                let mut template = ResponseTemplate::new(200).set_body_json(items);
+                if cursor + per_page < state.hook_deliveries.len() {
+                    let next = format!("{}{path}?per_page={per_page}&cursor={}", self.base, cursor + per_page);
+                    template = template.insert_header("link", format!("<{next}>; rel=\"next\"").as_str());
+                }
+                return answer(template);
+            }
+            ("POST", ["app", "hook", "deliveries", id, "attempts"]) if jwt_ok(&auth) => {
+                let id: u64 = id.parse().unwrap_or(0);
+                if !state.hook_deliveries.iter().any(|d| d["id"].as_u64() == Some(id)) {
+                    return answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})));
+                }
+                state.redelivered.push(id);
+                return answer(ResponseTemplate::new(202).set_body_json(json!({})));
+            }
+            ("GET", ["app", "installations"]) if jwt_ok(&auth) => {
+                return answer(ResponseTemplate::new(200).set_body_json(
+                    json!([{"id": INSTALLATION, "account": {"login": "acme", "type": "Organization"}}]),
+                ));
+            }
+            ("GET", ["app", ..]) => return answer(ResponseTemplate::new(401)),
+            _ => {}
+        }
         if let ["repos", owner, name, "installation"] = parts.as_slice() {
             let _ = (owner, name);
             if !jwt_ok(&auth) {
@@ -189,6 +243,9 @@ impl Respond for Responder {
             return answer(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})));
         }
         let repo = |owner: &str, name: &str| format!("{owner}/{name}");
+        if method == "POST" || method == "PATCH" {
+            state.writes_at.push(Instant::now());
+        }
         match (method.as_str(), parts.as_slice()) {
             ("POST", ["repos", owner, name, "check-runs"]) => {
                 let id = state.id();
@@ -216,6 +273,39 @@ impl Respond for Responder {
                     }
                     None => answer(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))),
                 }
+            }
+            ("GET", ["installation", "repositories"]) => {
+                let repositories: Vec<Value> = state
+                    .repositories
+                    .iter()
+                    .map(|(name, pushed)| json!({"full_name": name, "pushed_at": pushed}))
+                    .collect();
+                answer(
+                    ResponseTemplate::new(200)
+                        .set_body_json(json!({"total_count": repositories.len(), "repositories": repositories})),
+                )
+            }
+            ("GET", ["repos", owner, name, "pulls"]) => {
+                let repo = repo(owner, name);
+                let open: Vec<Value> = state
+                    .pulls
+                    .iter()
+                    .filter(|((r, _), p)| *r == repo && p["state"].as_str().unwrap_or("open") == "open")
+                    .map(|(_, p)| p.clone())
+                    .collect();
+                answer(ResponseTemplate::new(200).set_body_json(open))
+            }
+            ("GET", ["repos", _, _, "commits", sha, "check-runs"]) => {
+                let runs: Vec<Value> = state
+                    .check_runs
+                    .iter()
+                    .filter(|(_, r)| r.head_sha == *sha)
+                    .map(|(id, r)| {
+                        json!({"id": id, "name": r.created["name"], "status": r.status(), "app": {"id": APP_ID}})
+                    })
+                    .filter(|r| query.get("check_name").is_none_or(|n| r["name"].as_str() == Some(n.as_str())))
+                    .collect();
+                answer(ResponseTemplate::new(200).set_body_json(json!({"total_count": runs.len(), "check_runs": runs})))
             }
             ("GET", ["repos", owner, name, "pulls", number, "reviews"]) => {
                 let key = (repo(owner, name), number.parse().unwrap_or(0));

@@ -17,6 +17,7 @@ mod hostile; // Hostile input: excerpts only from accepted bytes; file and model
 mod layers; // Every module uses only lower layers; the engine knows nothing of forges.
 mod lint_fixtures; // Every fixtures/lint case yields exactly its expected problems.
 mod loader; // Folder and git revision reads agree; revisions and layouts.
+mod production; // serve in production: leader duties, sweeper, reconciliation, budgets, roles, metrics, Docker.
 pub mod queue; // One conformance suite for the SQLite and PostgreSQL job stores.
 mod registry; // Every rule has a docs page, a fixture and a policy-pack entry.
 mod scenarios; // Every fixtures/scenarios change reports its rules; text snapshots.

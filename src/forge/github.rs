@@ -27,6 +27,8 @@ pub struct GitHubApp {
     /// Per installation: the primary rate limit's remaining calls and reset (Unix seconds), as
     /// the last answer said.
     budgets: Mutex<HashMap<u64, (i64, i64)>>,
+    /// Held while a token is minted.
+    minting: tokio::sync::Mutex<()>,
     /// ETags of GET answers by installation and path, with the body they came with.
     etags: Mutex<HashMap<(u64, String), (String, Value)>>,
 }
@@ -116,6 +118,7 @@ impl GitHubApp {
             writes: Mutex::new(HashMap::new()),
             write_interval: std::time::Duration::from_secs(1),
             budgets: Mutex::new(HashMap::new()),
+            minting: tokio::sync::Mutex::new(()),
             etags: Mutex::new(HashMap::new()),
         })
     }
@@ -163,9 +166,21 @@ impl GitHubApp {
 
     /// A token of `installation`, from the cache unless `fresh`.
     pub async fn token(&self, installation: u64, fresh: bool) -> Result<String> {
-        if !fresh
-            && let Some((token, expires)) = self.tokens.lock().ok().and_then(|t| t.get(&installation).cloned())
-            && expires - TOKEN_MARGIN_SECONDS > now_seconds()
+        let cached = || {
+            self.tokens
+                .lock()
+                .ok()
+                .and_then(|t| t.get(&installation).cloned())
+                .filter(|(_, expires)| expires - TOKEN_MARGIN_SECONDS > now_seconds())
+        };
+        let before = cached();
+        if !fresh && let Some((token, _)) = &before {
+            return Ok(token.clone());
+        }
+        // One mint at a time: concurrent callers wait and take the token just minted.
+        let _minting = self.minting.lock().await;
+        if let Some((token, _)) = cached()
+            && (!fresh || before.as_ref().is_none_or(|(old, _)| *old != token))
         {
             return Ok(token);
         }
