@@ -301,7 +301,8 @@ impl Respond for Responder {
                     .iter()
                     .filter(|(_, r)| r.head_sha == *sha)
                     .map(|(id, r)| {
-                        json!({"id": id, "name": r.created["name"], "status": r.status(), "app": {"id": APP_ID}})
+                        json!({"id": id, "name": r.created["name"], "status": r.status(), "app": {"id": APP_ID},
+                               "external_id": r.created["external_id"]})
                     })
                     .filter(|r| query.get("check_name").is_none_or(|n| r["name"].as_str() == Some(n.as_str())))
                     .collect();

@@ -497,6 +497,8 @@ async fn a_job_of_a_killed_worker_is_finished_by_another_after_its_lease() {
     let done = completed(&github, &head);
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].conclusion().as_deref(), Some("failure"), "{}", second.log());
+    // The dead worker's in_progress run was taken over, not left behind next to a new one.
+    assert_eq!(github.runs_of(&head).len(), 1, "{:#?}", github.runs_of(&head));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

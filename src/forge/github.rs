@@ -297,6 +297,25 @@ impl GitHubApp {
         Ok(response.body.as_array().into_iter().flatten().map(Pull::from_json).collect())
     }
 
+    /// This App's `datasurface` check runs on `sha`: (id, status, external id).
+    pub async fn runs_on(&self, installation: u64, repo: &str, sha: &str) -> Result<Vec<(u64, String, String)>> {
+        let path = format!("/repos/{repo}/commits/{sha}/check-runs?check_name=datasurface&app_id={}", self.app_id);
+        let response = self.call(installation, reqwest::Method::GET, &path, None).await?;
+        Ok(response.body["check_runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|run| run["app"]["id"].as_u64().is_none_or(|id| id == self.app_id))
+            .filter_map(|run| {
+                Some((
+                    run["id"].as_u64()?,
+                    run["status"].as_str().unwrap_or_default().to_string(),
+                    run["external_id"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    }
+
     /// Whether this App completed a `datasurface` check run on `sha`.
     pub async fn has_completed_run(&self, installation: u64, repo: &str, sha: &str) -> Result<bool> {
         let path = format!("/repos/{repo}/commits/{sha}/check-runs?check_name=datasurface&app_id={}", self.app_id);

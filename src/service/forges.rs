@@ -35,6 +35,14 @@ pub enum End<'a> {
 /// The run a check created (a GitHub check run's id; GitLab has none: statuses are per SHA).
 pub type Run = Option<u64>;
 
+/// What `begin` found.
+pub enum Begun {
+    Run(Run),
+    /// An earlier attempt of the same run completed it already (its worker died before the
+    /// job was marked done): nothing more to post.
+    AlreadyDone,
+}
+
 /// GitLab's description of a status holds at most 255 characters.
 fn short(text: &str) -> String {
     text.chars().take(250).collect()
@@ -134,9 +142,16 @@ impl Forge {
 
     /// The check of `pull` starts: a check run `in_progress`; a status `pending`, then
     /// `running`.
-    pub async fn begin(&self, job: &PullJob, pull: &Pull, external_id: String, started: String) -> Result<Run> {
+    pub async fn begin(&self, job: &PullJob, pull: &Pull, external_id: String, started: String) -> Result<Begun> {
         match self {
             Forge::GitHub(github) => {
+                let installation = self.installation(job).await?;
+                // An earlier attempt of this very run (same job and generation) that died on the
+                // way left its check run: go on with it, or stop if it was completed.
+                let earlier = github.runs_on(installation, &pull.base_repo, &pull.head_sha).await?;
+                if let Some((id, status, _)) = earlier.iter().find(|(_, _, e)| *e == external_id) {
+                    return Ok(if status == "completed" { Begun::AlreadyDone } else { Begun::Run(Some(*id)) });
+                }
                 let body = json!({
                     "name": publish::CHECK_NAME,
                     "head_sha": pull.head_sha,
@@ -144,7 +159,7 @@ impl Forge {
                     "started_at": started,
                     "external_id": external_id,
                 });
-                Ok(Some(github.create_check_run(self.installation(job).await?, &pull.base_repo, &body).await?))
+                Ok(Begun::Run(Some(github.create_check_run(installation, &pull.base_repo, &body).await?)))
             }
             Forge::GitLab(gitlab) => {
                 let project = Self::project(job)?;
@@ -154,7 +169,7 @@ impl Forge {
                 gitlab
                     .set_status(project, &pull.head_sha, &Self::gitlab_status(pull, "running", "checking", None))
                     .await?;
-                Ok(None)
+                Ok(Begun::Run(None))
             }
         }
     }

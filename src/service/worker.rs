@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::chatops::{self, Command};
-use super::forges::{End, Forge};
+use super::forges::{Begun, End, Forge};
 use super::job::{CommandJob, PullJob};
 use super::publish;
 use super::{Shared, page};
@@ -227,7 +227,7 @@ async fn refuse_owner(shared: &Shared, forge: &Forge, pull_job: &PullJob, owner:
         "This datasurface service serves only the installations of {}; `{owner}` is not one of them, so its pull requests are not checked here.",
         shared.settings.github.as_ref().map(|g| g.allowed_owners.join(", ")).unwrap_or_default()
     );
-    if let Ok(run) = forge.begin(pull_job, &pull, format!("refused:{}", pull_job.repo), now.clone()).await {
+    if let Ok(Begun::Run(run)) = forge.begin(pull_job, &pull, format!("refused:{}", pull_job.repo), now.clone()).await {
         let _ = forge.finish(pull_job, &pull, run, End::Unchecked { reason: &reason }, now).await;
     }
 }
@@ -256,7 +256,13 @@ async fn execute_check(
         return Ok(Ended::Superseded);
     }
     let started = publish::timestamp(shared.store.now());
-    let run = forge.begin(pull_job, &pull, format!("{}@{}", job.key, job.generation), started).await?;
+    let run = match forge.begin(pull_job, &pull, format!("{}@{}.{}", job.key, job.id, job.generation), started).await? {
+        Begun::Run(run) => run,
+        Begun::AlreadyDone => {
+            tracing::info!("an earlier attempt of this run completed it; nothing more to post");
+            return Ok(Ended::Done { published: true });
+        }
+    };
     let outcome = check_pull(shared, forge, pull_job, &pull, None).await;
     let now = || publish::timestamp(shared.store.now());
     // Superseded while it ran: the newer head publishes; this run is cancelled.
