@@ -23,6 +23,8 @@ pub struct CheckRun {
     pub updates: Vec<Value>,
     /// When it was last written, in the order of all writes.
     pub order: u64,
+    /// When a request completed it.
+    pub completed_at: Option<Instant>,
 }
 
 impl CheckRun {
@@ -100,6 +102,11 @@ pub struct State {
     pub rate_limit: Option<(i64, i64)>,
     /// When each write (POST, PATCH) to the installation's API was answered.
     pub writes_at: Vec<Instant>,
+    /// The share of calls answered with a 502 or a secondary rate limit (`retry-after: 1`),
+    /// chosen by a deterministic sequence.
+    pub fault_rate: f64,
+    pub faults: u64,
+    calls: u64,
     /// Calls whose path contains this stall for the duration.
     pub stalls: Vec<(String, Duration)>,
     next_id: u64,
@@ -172,6 +179,20 @@ impl Respond for Responder {
                 None => template,
             }
         };
+        if state.fault_rate > 0.0 {
+            state.calls += 1;
+            let x = state.calls.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            if ((x >> 11) as f64 / (1u64 << 53) as f64) < state.fault_rate {
+                state.faults += 1;
+                return if state.faults % 2 == 0 {
+                    ResponseTemplate::new(502).set_body_string("<html>Bad gateway</html>")
+                } else {
+                    ResponseTemplate::new(403)
+                        .insert_header("retry-after", "1")
+                        .set_body_json(json!({"message": "You have exceeded a secondary rate limit."}))
+                };
+            }
+        }
         if let Some(index) = state.failures.iter().position(|f| f.method == method && path.contains(&f.path_contains)) {
             let failure = &mut state.failures[index];
             failure.times -= 1;
@@ -254,6 +275,7 @@ impl Respond for Responder {
                 let run = CheckRun {
                     repo: repo(owner, name),
                     head_sha: body["head_sha"].as_str().unwrap_or_default().into(),
+                    completed_at: (body["status"] == "completed").then(Instant::now),
                     created: body,
                     updates: Vec::new(),
                     order,
@@ -267,6 +289,9 @@ impl Respond for Responder {
                 let order = state.writes;
                 match state.check_runs.get_mut(&id) {
                     Some(run) => {
+                        if body["status"] == "completed" {
+                            run.completed_at = Some(Instant::now());
+                        }
                         run.updates.push(body);
                         run.order = order;
                         answer(ResponseTemplate::new(200).set_body_json(json!({"id": id})))
