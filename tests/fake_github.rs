@@ -184,7 +184,7 @@ impl Respond for Responder {
             let x = state.calls.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             if ((x >> 11) as f64 / (1u64 << 53) as f64) < state.fault_rate {
                 state.faults += 1;
-                return if state.faults % 2 == 0 {
+                return if state.faults.is_multiple_of(2) {
                     ResponseTemplate::new(502).set_body_string("<html>Bad gateway</html>")
                 } else {
                     ResponseTemplate::new(403)
