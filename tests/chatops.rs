@@ -246,3 +246,40 @@ async fn github_commands_explain_impact_and_check_and_ignore_what_is_not_a_comma
     assert_eq!(replies().len(), 3, "no further replies");
     assert_eq!(completed(&github, &head).len(), 1, "no further checks");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_lapse_when_the_target_branch_changes_or_the_merge_request_is_reopened() {
+    let gitlab = FakeGitLab::start().await;
+    let origin = Origin::new();
+    let head = origin.head(8, None, drop_balance);
+    register_mr(&gitlab, &origin, 8, &head);
+    gitlab.with(|s| {
+        s.users.insert("carol".into(), (21, false));
+        s.group_members.insert(("acme/analytics".into(), 21));
+        s.access.insert(21, 30);
+    });
+    let serve = Serve::start_gitlab(&gitlab, &[]).await;
+    let approve = |id: u64| note_hook(8, &origin, &head, id, ("carol", 21), "/datasurface approve");
+    let mr = |action: &str| mr_hook(action, 8, &origin, &head, None);
+    assert_eq!(serve.gitlab_hook("Merge Request Hook", "mr-8", &mr("open")).await.0, 202);
+    eventually(30, "the failing status", || statuses(&gitlab, &head) == ["failed"]).await;
+    assert_eq!(serve.gitlab_hook("Note Hook", "note-301", &approve(301)).await.0, 202);
+    eventually(30, "the approved status", || statuses(&gitlab, &head) == ["failed", "success"]).await;
+
+    // The merge request is retargeted: the approval was for `main`, so it no longer counts.
+    gitlab.with(|s| s.mrs.get_mut(&8).unwrap()["target_branch"] = "release".into());
+    let mut retarget = mr("update");
+    retarget["changes"]["target_branch"] = json!({"previous": "main", "current": "release"});
+    retarget["object_attributes"]["target_branch"] = "release".into();
+    assert_eq!(serve.gitlab_hook("Merge Request Hook", "mr-8-retarget", &retarget).await.0, 202);
+    eventually(30, "the retargeted status", || statuses(&gitlab, &head).len() == 3).await;
+    assert_eq!(statuses(&gitlab, &head)[2], "failed", "{}", serve.log());
+
+    // Approved again for the new target, then closed and reopened: approvals start over.
+    assert_eq!(serve.gitlab_hook("Note Hook", "note-302", &approve(302)).await.0, 202);
+    eventually(30, "the approved status", || statuses(&gitlab, &head).len() == 4).await;
+    assert_eq!(statuses(&gitlab, &head)[3], "success");
+    assert_eq!(serve.gitlab_hook("Merge Request Hook", "mr-8-reopen", &mr("reopen")).await.0, 202);
+    eventually(30, "the reopened status", || statuses(&gitlab, &head).len() == 5).await;
+    assert_eq!(statuses(&gitlab, &head)[4], "failed", "reopening lapses every approval");
+}
