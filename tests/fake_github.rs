@@ -66,6 +66,8 @@ pub struct Comment {
     pub number: u64,
     pub body: String,
     pub edits: usize,
+    /// Who wrote it: the App (`datasurface[bot]`) unless a test put someone else's there.
+    pub author: String,
 }
 
 /// A call to make fail: the first `times` calls whose method and path match answer `status`.
@@ -222,9 +224,7 @@ impl Respond for Responder {
         // The App's own calls, with its JWT.
         match (method.as_str(), parts.as_slice()) {
             ("GET", ["app"]) if jwt_ok(&auth) => {
-                return answer(
-                    ResponseTemplate::new(200).set_body_json(json!({"id": APP_ID, "slug": "datasurface-test"})),
-                );
+                return answer(ResponseTemplate::new(200).set_body_json(json!({"id": APP_ID, "slug": "datasurface"})));
             }
             ("GET", ["app", "hook", "deliveries"]) if jwt_ok(&auth) => {
                 let per_page: usize = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30).clamp(1, 100);
@@ -374,7 +374,7 @@ impl Respond for Responder {
                     .comments
                     .values()
                     .filter(|c| c.repo == repo && c.number == number)
-                    .map(|c| json!({"id": c.id, "body": c.body, "user": {"login": "datasurface[bot]"}}))
+                    .map(|c| json!({"id": c.id, "body": c.body, "user": {"login": c.author}}))
                     .collect();
                 let per_page: usize = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30).clamp(1, 100);
                 let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
@@ -394,6 +394,7 @@ impl Respond for Responder {
                     number: number.parse().unwrap_or(0),
                     body: body["body"].as_str().unwrap_or_default().into(),
                     edits: 0,
+                    author: "datasurface[bot]".into(),
                 };
                 state.comments.insert(id, comment);
                 answer(ResponseTemplate::new(201).set_body_json(json!({"id": id})))

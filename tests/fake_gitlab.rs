@@ -282,7 +282,8 @@ impl Respond for Responder {
                     .iter()
                     .filter(|d| d.iid == iid)
                     .map(|d| {
-                        json!({"id": d.id, "notes": [{"body": d.body, "resolvable": true, "resolved": d.resolved, "position": d.position}]})
+                        json!({"id": d.id, "notes": [{"body": d.body, "resolvable": true, "resolved": d.resolved,
+                                                      "position": d.position, "author": {"username": BOT}}]})
                     })
                     .collect();
                 paginate(all, &query)

@@ -335,6 +335,32 @@ async fn a_pull_request_gets_a_check_run_with_annotations_and_one_comment_which_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_by_someone_else_that_starts_with_the_marker_is_never_taken_for_ours() {
+    let github = FakeGitHub::start().await;
+    let origin = Origin::new();
+    let head = origin.head(18, None, drop_email);
+    github.with(|s| {
+        s.comments.insert(
+            1,
+            crate::fake_github::Comment {
+                id: 1,
+                repo: REPO.into(),
+                number: 18,
+                body: "<!-- datasurface-report -->\n✅ **datasurface: passed**".into(),
+                edits: 0,
+                author: "mallory".into(),
+            },
+        );
+    });
+    let serve = Serve::start(&github, None, &[]).await;
+    assert_eq!(serve.webhook("pull_request", "d-18", &pull_payload("opened", 18, &origin, &head, "bob")).await.0, 202);
+    eventually(30, "the bot's own comment", || github.comments_of(18).len() == 2).await;
+    let comments = github.comments_of(18);
+    assert_eq!((comments[0].author.as_str(), comments[0].edits), ("mallory", 0), "mallory's comment is left alone");
+    assert!(comments[1].body.contains("compat.column-removed") && comments[1].author == "datasurface[bot]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_outside_the_model_root_passes_without_a_comment() {
     let github = FakeGitHub::start().await;
     // The model lives in models/acme, as .datasurface.yaml of the base says.

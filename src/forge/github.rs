@@ -27,6 +27,8 @@ pub struct GitHubApp {
     /// Per installation: the primary rate limit's remaining calls and reset (Unix seconds), as
     /// the last answer said.
     budgets: Mutex<HashMap<u64, (i64, i64)>>,
+    /// The App's slug, once `GET /app` told it.
+    slug: std::sync::OnceLock<String>,
     /// Held while a token is minted.
     minting: tokio::sync::Mutex<()>,
     /// ETags of GET answers by installation and path, with the body they came with.
@@ -88,6 +90,8 @@ impl Pull {
 pub struct Comment {
     pub id: u64,
     pub body: String,
+    /// The login (GitHub) or username (GitLab) that wrote it.
+    pub author: String,
 }
 
 #[derive(serde::Serialize)]
@@ -119,6 +123,7 @@ impl GitHubApp {
             write_interval: std::time::Duration::from_secs(1),
             budgets: Mutex::new(HashMap::new()),
             minting: tokio::sync::Mutex::new(()),
+            slug: std::sync::OnceLock::new(),
             etags: Mutex::new(HashMap::new()),
         })
     }
@@ -220,7 +225,12 @@ impl GitHubApp {
                 ..Request::default()
             })
             .await?;
-        response.body["slug"].as_str().map(str::to_string).ok_or_else(|| Error::Other("GET /app: no slug".into()))
+        let slug = response.body["slug"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Other("GET /app: no slug".into()))?;
+        let _ = self.slug.set(slug.clone());
+        Ok(slug)
     }
 
     /// A call as the App itself (its JWT), for `/app/...`.
@@ -325,6 +335,15 @@ impl GitHubApp {
                 && run["app"]["id"].as_u64().is_none_or(|id| id == self.app_id)
                 && run["name"].as_str().is_none_or(|n| n == "datasurface")
         }))
+    }
+
+    /// Whether a comment's author is this App (`<slug>[bot]`; any `[bot]` login while the
+    /// slug is not known yet; people's logins cannot contain brackets).
+    pub fn is_own_login(&self, login: &str) -> bool {
+        match self.slug.get() {
+            Some(slug) => login.eq_ignore_ascii_case(&format!("{slug}[bot]")),
+            None => login.ends_with("[bot]"),
+        }
     }
 
     /// The installation of the App on a repository (for events that do not name it).
@@ -515,7 +534,11 @@ impl GitHubApp {
         Ok(items
             .iter()
             .filter_map(|c| {
-                Some(Comment { id: c["id"].as_u64()?, body: c["body"].as_str().unwrap_or_default().to_string() })
+                Some(Comment {
+                    id: c["id"].as_u64()?,
+                    body: c["body"].as_str().unwrap_or_default().to_string(),
+                    author: c["user"]["login"].as_str().unwrap_or_default().to_string(),
+                })
             })
             .collect())
     }

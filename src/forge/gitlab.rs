@@ -30,6 +30,8 @@ pub struct Discussion {
     pub id: String,
     pub resolved: bool,
     pub body: String,
+    /// The username of its first note's author.
+    pub author: String,
 }
 
 /// Where on the diff a discussion goes (GitLab's `position` of type `text`).
@@ -269,7 +271,11 @@ impl GitLab {
         Ok(items
             .iter()
             .filter_map(|n| {
-                Some(Comment { id: n["id"].as_u64()?, body: n["body"].as_str().unwrap_or_default().to_string() })
+                Some(Comment {
+                    id: n["id"].as_u64()?,
+                    body: n["body"].as_str().unwrap_or_default().to_string(),
+                    author: n["author"]["username"].as_str().unwrap_or_default().to_string(),
+                })
             })
             .collect())
     }
@@ -303,6 +309,7 @@ impl GitLab {
                     id: d["id"].as_str()?.to_string(),
                     resolved: first["resolved"].as_bool().unwrap_or(false),
                     body: first["body"].as_str().unwrap_or_default().to_string(),
+                    author: first["author"]["username"].as_str().unwrap_or_default().to_string(),
                 })
             })
             .collect())

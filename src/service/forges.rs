@@ -259,10 +259,19 @@ impl Forge {
         }
     }
 
+    /// The bot's own comments on the pull request (a comment by anyone else is never taken
+    /// for ours, whatever it starts with).
     pub async fn comments(&self, job: &PullJob, pull: &Pull) -> Result<Vec<Comment>> {
         match self {
-            Forge::GitHub(github) => github.comments(self.installation(job).await?, &pull.base_repo, pull.number).await,
-            Forge::GitLab(gitlab) => gitlab.notes(Self::project(job)?, pull.number).await,
+            Forge::GitHub(github) => {
+                let all = github.comments(self.installation(job).await?, &pull.base_repo, pull.number).await?;
+                Ok(all.into_iter().filter(|c| github.is_own_login(&c.author)).collect())
+            }
+            Forge::GitLab(gitlab) => {
+                let (_, me) = gitlab.me().await?;
+                let all = gitlab.notes(Self::project(job)?, pull.number).await?;
+                Ok(all.into_iter().filter(|c| c.author.eq_ignore_ascii_case(&me)).collect())
+            }
         }
     }
 

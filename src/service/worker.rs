@@ -342,8 +342,11 @@ async fn discussions(
     inline: &[Inline],
 ) -> Result<(), crate::forge::Error> {
     let existing = gitlab.discussions(pull.project_id, pull.number).await?;
+    let (_, me) = gitlab.me().await?;
+    // Only discussions the bot opened: one someone else starts with the marker is not ours.
     let ours: Vec<(&str, &crate::forge::gitlab::Discussion)> = existing
         .iter()
+        .filter(|d| d.author.eq_ignore_ascii_case(&me))
         .filter_map(|d| {
             let rest = d.body.trim_start().strip_prefix(FINDING_MARKER)?;
             Some((rest.split_whitespace().next()?, d))
