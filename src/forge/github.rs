@@ -190,17 +190,7 @@ impl GitHubApp {
             return Ok(token);
         }
         let path = format!("/app/installations/{installation}/access_tokens");
-        let response = self
-            .http
-            .send(Request {
-                method: reqwest::Method::POST,
-                url: format!("{}{path}", self.api),
-                path: &path,
-                authorization: Some(format!("Bearer {}", self.jwt()?)),
-                body: None,
-                ..Request::default()
-            })
-            .await?;
+        let response = self.app_call(reqwest::Method::POST, &path, None).await?;
         let token = response.body["token"]
             .as_str()
             .ok_or_else(|| Error::Other(format!("POST {path}: the answer holds no token")))?
@@ -214,17 +204,7 @@ impl GitHubApp {
 
     /// The App's slug (`GET /app` with the App's JWT): its `@` name and `<slug>[bot]` login.
     pub async fn slug(&self) -> Result<String> {
-        let response = self
-            .http
-            .send(Request {
-                method: reqwest::Method::GET,
-                url: format!("{}/app", self.api),
-                path: "/app",
-                authorization: Some(format!("Bearer {}", self.jwt()?)),
-                body: None,
-                ..Request::default()
-            })
-            .await?;
+        let response = self.app_call(reqwest::Method::GET, "/app", None).await?;
         let slug = response.body["slug"]
             .as_str()
             .map(str::to_string)
@@ -349,17 +329,7 @@ impl GitHubApp {
     /// The installation of the App on a repository (for events that do not name it).
     pub async fn installation_of(&self, repo: &str) -> Result<u64> {
         let path = format!("/repos/{repo}/installation");
-        let response = self
-            .http
-            .send(Request {
-                method: reqwest::Method::GET,
-                url: format!("{}{path}", self.api),
-                path: &path,
-                authorization: Some(format!("Bearer {}", self.jwt()?)),
-                body: None,
-                ..Request::default()
-            })
-            .await?;
+        let response = self.app_call(reqwest::Method::GET, &path, None).await?;
         response.body["id"].as_u64().ok_or_else(|| Error::Other(format!("GET {path}: no installation id")))
     }
 
