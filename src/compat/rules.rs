@@ -72,6 +72,22 @@ fn base_location(cx: &Cx<'_, '_>, store: &Placed<Datastore>, pos: Pos) -> Locati
     cx.base_paths().at(store.file, pos).expect("a file id of the base model")
 }
 
+/// Records impact `change` for every dataset of a base datastore, and answers all their
+/// consumers, each once.
+fn store_impacts(cx: &Cx<'_, '_>, store: &Placed<Datastore>, change: &str, impacts: &mut Vec<Impact>) -> Vec<Consumer> {
+    let mut consumers = Vec::new();
+    for dataset in &store.datasets {
+        let dataset_consumers = cx.base_consumers(&store.name, &dataset.name);
+        impacts.push(Impact {
+            dataset: format!("{}/{}", store.name, dataset.name),
+            change: change.into(),
+            consumers: dataset_consumers.clone(),
+        });
+        add_new(&mut consumers, dataset_consumers);
+    }
+    consumers
+}
+
 /// Adds the consumers not yet in `into`, keeping the order they come in.
 fn add_new(into: &mut Vec<Consumer>, more: Vec<Consumer>) {
     for consumer in more {
@@ -91,16 +107,7 @@ pub(super) fn datastore_removed(
     findings: &mut Vec<Finding>,
     impacts: &mut Vec<Impact>,
 ) {
-    let mut consumers = Vec::new();
-    for dataset in &store.datasets {
-        let dataset_consumers = cx.base_consumers(&store.name, &dataset.name);
-        impacts.push(Impact {
-            dataset: format!("{}/{}", store.name, dataset.name),
-            change: "removed".into(),
-            consumers: dataset_consumers.clone(),
-        });
-        add_new(&mut consumers, dataset_consumers);
-    }
+    let consumers = store_impacts(cx, store, "removed", impacts);
     if store.deprecated.is_some() {
         return;
     }
@@ -148,16 +155,7 @@ pub(super) fn unreadable_head(
     findings: &mut Vec<Finding>,
     impacts: &mut Vec<Impact>,
 ) {
-    let mut consumers = Vec::new();
-    for dataset in &store.datasets {
-        let dataset_consumers = cx.base_consumers(&store.name, &dataset.name);
-        impacts.push(Impact {
-            dataset: format!("{}/{}", store.name, dataset.name),
-            change: "unreadable".into(),
-            consumers: dataset_consumers.clone(),
-        });
-        add_new(&mut consumers, dataset_consumers);
-    }
+    let consumers = store_impacts(cx, store, "unreadable", impacts);
     let path = cx.diff.base.path(store.file);
     let message = format!(
         "datastore `{}` is in a file that could not be read in the head ({path} has errors there), so its schema changes cannot be checked",
