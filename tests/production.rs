@@ -55,21 +55,7 @@ async fn the_leader_lock_moves_to_another_replica_when_the_leader_dies() {
 async fn the_sweeper_asks_for_exactly_the_failed_deliveries_never_recorded() {
     let github = FakeGitHub::start().await;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let at = |seconds_ago: u64| {
-        let t = now - seconds_ago;
-        let (days, rest) = (t / 86_400, t % 86_400);
-        // Civil date from days since the epoch (Howard Hinnant's algorithm).
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
-    };
+    let at = |seconds_ago: u64| datasurface::service::publish::timestamp((now - seconds_ago) as i64 * 1000);
     let delivery = |id: u64, guid: &str, status: u64, ago: u64| {
         json!({"id": id, "guid": guid, "status_code": status, "status": if status == 200 { "OK" } else { "failed" },
                "delivered_at": at(ago), "redelivery": false, "event": "pull_request", "action": "opened"})
