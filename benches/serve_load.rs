@@ -3,9 +3,11 @@
 //! latency cold and warm, jobs per second, and the service's idle and peak memory, on SQLite
 //! and on PostgreSQL.
 //!
-//! `cargo bench --bench serve_load` (add `-- --jobs N` for another burst size). Needs git and
+//! `cargo bench --bench serve_load` (add `-- --jobs N` for another burst size, and
+//! `--write-interval-ms 1000` for the production pacing of writes to one installation). Needs git and
 //! the PostgreSQL server of the test machine (`DATASURFACE_TEST_POSTGRES` to point elsewhere).
 
+mod common;
 #[path = "../tests/fake_github.rs"]
 #[allow(dead_code)]
 mod fake_github;
@@ -14,37 +16,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_github::{APP_ID, FakeGitHub, INSTALLATION};
-use serde_json::{Value, json};
+use common::{copy, git, payload, percentile, rss_kib};
+use fake_github::{APP_ID, FakeGitHub};
 
 const SECRET: &str = "load-secret";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Load")
-        .env("GIT_AUTHOR_EMAIL", "load@example.com")
-        .env("GIT_COMMITTER_NAME", "Load")
-        .env("GIT_COMMITTER_EMAIL", "load@example.com")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
 
 /// The example model at `main`, and `n` pull requests, each adding a nullable column.
 fn origin(dir: &Path, n: u64) -> (String, Vec<String>) {
@@ -74,56 +49,6 @@ fn origin(dir: &Path, n: u64) -> (String, Vec<String>) {
     (base, heads)
 }
 
-fn payload(number: u64, url: &str, base: &str, head: &str) -> Vec<u8> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github/pull_request.opened.json"),
-    )
-    .unwrap();
-    let mut p: Value = serde_json::from_str(&text).unwrap();
-    p["number"] = number.into();
-    p["installation"] = json!({"id": INSTALLATION});
-    p["repository"]["full_name"] = "acme/model".into();
-    let pr = &mut p["pull_request"];
-    pr["number"] = number.into();
-    pr["head"]["sha"] = head.into();
-    pr["head"]["ref"] = format!("change-{number}").into();
-    pr["head"]["repo"]["full_name"] = "acme/northwind".into();
-    pr["head"]["repo"]["clone_url"] = url.into();
-    pr["base"]["sha"] = base.into();
-    pr["base"]["ref"] = "main".into();
-    pr["base"]["repo"]["full_name"] = "acme/model".into();
-    pr["base"]["repo"]["clone_url"] = url.into();
-    serde_json::to_vec(&p).unwrap()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if values.is_empty() {
-        return 0.0;
-    }
-    values[((values.len() - 1) as f64 * p).round() as usize]
-}
-
-async fn postgres_url() -> String {
-    let base =
-        std::env::var("DATASURFACE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let (client, connection) =
-        tokio_postgres::connect(&base, tokio_postgres::NoTls).await.expect("PostgreSQL at 127.0.0.1:5432");
-    tokio::spawn(connection);
-    let schema = format!("load_{}", std::process::id());
-    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await.unwrap();
-    format!("{base}?options=-csearch_path%3D{schema}")
-}
-
 struct Measured {
     backend: &'static str,
     ack: Vec<f64>,
@@ -135,7 +60,7 @@ struct Measured {
     peak_kib: u64,
 }
 
-async fn run(backend: &'static str, database: Option<String>, jobs: u64) -> Measured {
+async fn run(backend: &'static str, database: Option<String>, jobs: u64, write_interval_ms: u64) -> Measured {
     datasurface::forge::install_tls();
     let github = FakeGitHub::start().await;
     let repo = tempfile::tempdir().unwrap();
@@ -156,6 +81,7 @@ async fn run(backend: &'static str, database: Option<String>, jobs: u64) -> Meas
         .env("DATASURFACE_GITHUB_WEBHOOK_SECRET", SECRET)
         .env("DATASURFACE_GITHUB_API_URL", github.url())
         .env("DATASURFACE_LOG", "warn")
+        .env("DATASURFACE_WRITE_INTERVAL_MS", write_interval_ms.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some(database) = &database {
@@ -172,7 +98,7 @@ async fn run(backend: &'static str, database: Option<String>, jobs: u64) -> Meas
     let idle_kib = rss_kib(pid);
     let done = |head: &str| github.runs_of(head).iter().any(|r| r.status() == "completed");
     let request = |number: u64| {
-        let body = payload(number, &url, &base, &heads[number as usize - 1]);
+        let body = payload("opened", number, &url, &base, &heads[number as usize - 1]);
         let signature = datasurface::service::webhook::github_signature(SECRET, &body);
         client
             .post(format!("{server}/webhooks/github"))
@@ -246,11 +172,19 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(200);
-    let mut results = vec![run("SQLite", None, jobs).await];
-    results.push(run("PostgreSQL", Some(postgres_url().await), jobs).await);
+    // The service paces writes to one installation (1 s in production, GitHub's advice); this
+    // measures the service itself unless asked for the pacing.
+    let interval: u64 = args
+        .iter()
+        .position(|a| a == "--write-interval-ms")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mut results = vec![run("SQLite", None, jobs, interval).await];
+    results.push(run("PostgreSQL", Some(common::postgres_schema("load").await.0), jobs, interval).await);
     println!(
-        "| queue | webhook ack median / p99 | check run completed, cold / warm | jobs/s ({} jobs, 2 workers) | RSS idle / peak |",
-        jobs
+        "| queue | webhook ack median / p99 | check run completed, cold / warm | jobs/s ({} jobs, 2 workers, writes {} ms apart) | RSS idle / peak |",
+        jobs, interval
     );
     println!("|---|---|---|---|---|");
     for mut m in results {

@@ -12,6 +12,7 @@
 //! `--fault-rate F`). Needs git and the PostgreSQL server of the test machine
 //! (`DATASURFACE_TEST_POSTGRES` to point elsewhere). Not part of `cargo test`.
 
+mod common;
 #[path = "../tests/fake_github.rs"]
 #[allow(dead_code)]
 mod fake_github;
@@ -21,38 +22,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_github::{APP_ID, FakeGitHub, INSTALLATION};
-use serde_json::{Value, json};
+use common::{copy, git, payload, percentile, rss_kib};
+use fake_github::{APP_ID, FakeGitHub};
 
 const SECRET: &str = "soak-secret";
 const MARKER: &str = "<!-- datasurface-report -->";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Soak")
-        .env("GIT_AUTHOR_EMAIL", "soak@example.com")
-        .env("GIT_COMMITTER_NAME", "Soak")
-        .env("GIT_COMMITTER_EMAIL", "soak@example.com")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
 
 /// A head of pull request `pr`, number `k` of its heads: odd ones drop the consumed column
 /// `email` (a failure), even ones add a nullable column (a success).
@@ -91,58 +65,6 @@ fn origin(dir: &Path, prs: u64, heads: u64) -> (String, Vec<Vec<Head>>) {
     }
     git(dir, &["checkout", "-q", "main"]);
     (base, all)
-}
-
-fn payload(action: &str, number: u64, url: &str, base: &str, head: &str) -> Vec<u8> {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github/pull_request.opened.json"),
-    )
-    .unwrap();
-    let mut p: Value = serde_json::from_str(&text).unwrap();
-    p["action"] = action.into();
-    p["number"] = number.into();
-    p["installation"] = json!({"id": INSTALLATION});
-    p["repository"]["full_name"] = "acme/model".into();
-    let pr = &mut p["pull_request"];
-    pr["number"] = number.into();
-    pr["user"]["login"] = "bob".into();
-    pr["head"]["sha"] = head.into();
-    pr["head"]["ref"] = format!("change-{number}").into();
-    pr["head"]["repo"]["full_name"] = "acme/northwind".into();
-    pr["head"]["repo"]["clone_url"] = url.into();
-    pr["base"]["sha"] = base.into();
-    pr["base"]["ref"] = "main".into();
-    pr["base"]["repo"]["full_name"] = "acme/model".into();
-    pr["base"]["repo"]["clone_url"] = url.into();
-    serde_json::to_vec(&p).unwrap()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if values.is_empty() {
-        return 0.0;
-    }
-    values[((values.len() - 1) as f64 * p).round() as usize]
-}
-
-async fn postgres_url() -> (String, tokio_postgres::Client, String) {
-    let base =
-        std::env::var("DATASURFACE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let (client, connection) =
-        tokio_postgres::connect(&base, tokio_postgres::NoTls).await.expect("PostgreSQL at 127.0.0.1:5432");
-    tokio::spawn(connection);
-    let schema = format!("soak_{}", std::process::id());
-    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await.unwrap();
-    (format!("{base}?options=-csearch_path%3D{schema}"), client, schema)
 }
 
 struct Replica {
@@ -215,7 +137,7 @@ async fn main() {
     let url = format!("file://{}", repo.path().display());
     let github = FakeGitHub::start().await;
     github.with(|s| s.fault_rate = fault_rate);
-    let (database, db, schema) = postgres_url().await;
+    let (database, db, schema) = common::postgres_schema("soak").await;
     let mut replicas: Vec<Replica> = (0..replicas_n)
         .map(|_| Replica {
             child: None,
@@ -286,17 +208,19 @@ async fn main() {
                 sent_at.entry(head.clone()).or_insert_with(Instant::now);
             }
         }
-        for (id, body) in batch {
-            let signature = datasurface::service::webhook::github_signature(SECRET, &body);
-            let t = Instant::now();
-            let answer = client
+        let send = |port: u16, id: &str, body: &[u8]| {
+            let signature = datasurface::service::webhook::github_signature(SECRET, body);
+            client
                 .post(format!("http://127.0.0.1:{port}/webhooks/github"))
                 .header("x-github-event", "pull_request")
-                .header("x-github-delivery", &id)
+                .header("x-github-delivery", id)
                 .header("x-hub-signature-256", signature)
-                .body(body.clone())
+                .body(body.to_vec())
                 .send()
-                .await;
+        };
+        for (id, body) in batch {
+            let t = Instant::now();
+            let answer = send(port, &id, &body).await;
             match answer {
                 Ok(response) if response.status().is_success() => {
                     acks.push(t.elapsed().as_secs_f64());
@@ -307,15 +231,7 @@ async fn main() {
                 _ => {
                     refused += 1;
                     let other = live.iter().copied().find(|p| *p != port).unwrap_or(port);
-                    let signature = datasurface::service::webhook::github_signature(SECRET, &body);
-                    let _ = client
-                        .post(format!("http://127.0.0.1:{other}/webhooks/github"))
-                        .header("x-github-event", "pull_request")
-                        .header("x-github-delivery", &id)
-                        .header("x-hub-signature-256", signature)
-                        .body(body.clone())
-                        .send()
-                        .await;
+                    let _ = send(other, &id, &body).await;
                 }
             }
             last_delivery = Some((id, body));
