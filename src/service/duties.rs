@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use super::Shared;
 use super::job::PullJob;
-use crate::forge::github::GitHubApp;
 use crate::queue::NewJob;
 
 /// How far back the sweeper looks at failed deliveries.
@@ -194,7 +193,9 @@ pub async fn reconcile(shared: &Shared, only: Option<&str>, pr: Option<u64>) -> 
             if pull.state == "closed" || pull.head_sha.is_empty() || (!forced && active.contains(&job.key())) {
                 continue;
             }
-            if !forced && has_run(github, installation, &repo, &pull.head_sha).await? {
+            if !forced
+                && github.has_completed_run(installation, &repo, &pull.head_sha).await.map_err(|e| e.to_string())?
+            {
                 continue;
             }
             jobs.push(job);
@@ -206,8 +207,4 @@ pub async fn reconcile(shared: &Shared, only: Option<&str>, pr: Option<u64>) -> 
         shared.store.enqueue(new).await.map_err(|e| e.to_string())?;
     }
     Ok(queued)
-}
-
-async fn has_run(github: &GitHubApp, installation: u64, repo: &str, sha: &str) -> Result<bool, String> {
-    github.has_completed_run(installation, repo, sha).await.map_err(|e| e.to_string())
 }
