@@ -85,8 +85,13 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
     // Team folders that differ between base and head are read file by file on both sides,
     // since diff compares their documents; the others may come from folder summaries.
     let full = changed_folders(&base_snapshot, &head_snapshot)?;
-    let head = load::load_planned(&head_snapshot, &options, cache, &full)?;
-    let base = load::load_planned(&base_snapshot, &options, cache, &full)?;
+    // Everything outside the changed folders is condensed as it is read: lint, authorization
+    // and compatibility need whole documents only where something changed.
+    // Only git trees tell which folders are unchanged; two folders on disk are read whole.
+    let both_git = matches!((&base_snapshot, &head_snapshot), (Snapshot::Git { .. }, Snapshot::Git { .. }));
+    let condense = both_git.then_some(&crate::warm::Condenser as &dyn load::Condense);
+    let head = load::load_planned(&head_snapshot, &options, cache, &full, condense)?;
+    let base = load::load_planned(&base_snapshot, &options, cache, &full, condense)?;
     timer.mark("load both");
 
     let lint = validate::lint_detailed(&head);

@@ -161,7 +161,7 @@ pub enum ServeAction {
 pub struct GenerateArgs {
     /// The folder to create (it must not exist, or be empty).
     pub out: PathBuf,
-    /// Start from a preset: small (100 datasets), medium (5,000 x 51 columns), large (100,000 x 20), huge (1,000,000 x 10).
+    /// Start from a preset: small (100 datasets), medium (5,000 x 51 columns), large (100,000 x 20), huge (1,000,000 x 10), giant (12,000,000 x 10; use --git).
     #[arg(long, default_value = "small")]
     pub preset: String,
     /// Governance zones (overrides the preset).
@@ -697,7 +697,15 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
     let mut timer = crate::timing::Timer::new();
     let snapshot = model_snapshot(&args.path, args.rev.as_deref(), args.root.as_deref())?;
     let cache = args.load.parse_cache()?;
-    let model = load::load_cached(&snapshot, &load_options(&args.load), &cache)?;
+    // Lint reads whole documents only to lint them: each datastore file is condensed once
+    // its local rules have run.
+    let model = load::load_planned(
+        &snapshot,
+        &load_options(&args.load),
+        &cache,
+        &Default::default(),
+        Some(&crate::warm::Condenser),
+    )?;
     timer.mark("load");
     let ecosystem_path =
         if model.root.is_empty() { "ecosystem.yaml".to_string() } else { format!("{}/ecosystem.yaml", model.root) };
@@ -731,7 +739,7 @@ fn run_lint(args: &LintArgs, color: bool) -> anyhow::Result<ExitCode> {
 fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     use crate::generate::{Change, Model, Shape};
     let preset = Shape::preset(&args.preset)
-        .ok_or_else(|| anyhow::anyhow!("unknown preset `{}`: use small, medium, large or huge", args.preset))?;
+        .ok_or_else(|| anyhow::anyhow!("unknown preset `{}`: use small, medium, large, huge or giant", args.preset))?;
     let shape = Shape {
         zones: args.zones.unwrap_or(preset.zones).max(1),
         teams: args.teams.unwrap_or(preset.teams).max(1),

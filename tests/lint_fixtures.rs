@@ -111,3 +111,33 @@ fn every_problem_names_its_object_and_a_fingerprint() {
         }
     }
 }
+
+/// Condensing files as they are read (what `lint` and `check` do to hold big models) must not
+/// change a single problem: every field of every problem of every case, and the example.
+#[test]
+fn condensed_loading_reports_exactly_what_whole_documents_do() {
+    let mut all = cases();
+    all.push(fixture("acme"));
+    let mut compared = 0;
+    for case in all {
+        let options =
+            if case.join("expect.txt").exists() { read_expectation(&case).options } else { load::Options::default() };
+        let fifos = if case.join("expect.txt").exists() { read_expectation(&case).fifos } else { Vec::new() };
+        let (_copy, case) = with_fifos(&case, &fifos);
+        let snapshot = Snapshot::Folder { root: case.to_path_buf(), prefix: String::new() };
+        let whole = datasurface::validate::lint(&load::load(&snapshot, &options).unwrap());
+        let condensed_model = load::load_planned(
+            &snapshot,
+            &options,
+            &load::ParseCache::default(),
+            &Default::default(),
+            Some(&datasurface::warm::Condenser),
+        )
+        .unwrap();
+        let condensed = datasurface::validate::lint(&condensed_model);
+        let json = |problems: &[datasurface::problem::Problem]| format!("{problems:#?}");
+        assert_eq!(json(&whole), json(&condensed), "{}", case.display());
+        compared += condensed_model.files.iter().filter(|f| f.parsed.cached_local.is_some()).count();
+    }
+    assert!(compared > 50, "only {compared} files were condensed: the comparison proves little");
+}

@@ -20,7 +20,7 @@ pub use folders::{FolderEntry, FolderKey};
 pub use source::{GitRepo, PathChange, PathChangeKind, Snapshot, changed_paths};
 
 use crate::model::layout::{Classified, Place, TeamFolder, classify};
-use crate::model::{Document, FileId, FileProblem, Model, ParsedFile, Placed, Pos, Scope, SourceFile};
+use crate::model::{BlobId, Document, FileId, FileProblem, Model, ParsedFile, Placed, Pos, Scope, SourceFile};
 use crate::rules::Rule;
 use crate::yaml;
 
@@ -122,6 +122,21 @@ pub enum EntryKind {
     Special,
 }
 
+/// Cuts a team folder's datastore file down as soon as it is read, so that a big model never
+/// holds every column at once (`crate::warm::Condenser` is the one implementation: it runs the
+/// local lint rules on the file and keeps what the global rules read, as a folder summary does).
+///
+/// `start` is called once per reader thread with the *frame*: every file of the model that is
+/// not team-folder content (the ecosystem, zones and team definitions), which is all that the
+/// local rules read besides the file itself. The closure it returns condenses one file, given
+/// its path, blob and scope.
+pub trait Condense: Sync {
+    fn start<'f>(&'f self, frame: &'f Model) -> CondenseFile<'f>;
+}
+
+/// Condenses one file of the frame's model: its path, blob, scope and parsed form.
+pub type CondenseFile<'f> = Box<dyn FnMut(&Arc<str>, Option<BlobId>, &Scope, Arc<ParsedFile>) -> Arc<ParsedFile> + 'f>;
+
 /// Parsed files by blob id and place, shared by every load that uses it: a check parses each
 /// distinct blob once, although base and head hold almost the same blobs.
 ///
@@ -129,6 +144,9 @@ pub enum EntryKind {
 #[derive(Default)]
 pub struct ParseCache {
     files: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, Place), Arc<ParsedFile>>>,
+    /// Condensed files (`Condense`) by blob, place and a fingerprint of the frame they were
+    /// condensed in: base and head of a check with the same frame share them.
+    condensed: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, Place, u128), Arc<ParsedFile>>>,
     folders: std::sync::Mutex<std::collections::HashMap<FolderKey, Arc<FolderEntry>>>,
     disk: Option<DiskCache>,
 }
@@ -186,6 +204,16 @@ impl ParseCache {
         }
     }
 
+    fn get_condensed(&self, key: &(crate::model::BlobId, Place, u128)) -> Option<Arc<ParsedFile>> {
+        self.condensed.lock().ok()?.get(key).cloned()
+    }
+
+    fn insert_condensed(&self, key: (crate::model::BlobId, Place, u128), parsed: Arc<ParsedFile>) {
+        if let Ok(mut condensed) = self.condensed.lock() {
+            condensed.insert(key, parsed);
+        }
+    }
+
     /// Keeps the disk cache within its size limit; call once a run is done.
     pub fn prune(&self) {
         if let Some(disk) = &self.disk {
@@ -202,16 +230,19 @@ pub fn load(snapshot: &Snapshot, options: &Options) -> Result<Model, Error> {
 /// Reads a model, taking parsed files from `cache` when their blob was parsed before, and
 /// whole team folders when their summary is there.
 pub fn load_cached(snapshot: &Snapshot, options: &Options, cache: &ParseCache) -> Result<Model, Error> {
-    load_planned(snapshot, options, cache, &std::collections::HashSet::new())
+    load_planned(snapshot, options, cache, &std::collections::HashSet::new(), None)
 }
 
 /// As `load_cached`, but reads the team folders in `full` (paths from the repository root)
-/// file by file, never from summaries: a check compares those folders' documents.
+/// file by file, never from summaries: a check compares those folders' documents. With
+/// `condense`, every other team-content file is condensed as soon as it is read, so the
+/// model holds whole documents only for the `full` folders and outside team folders.
 pub fn load_planned(
     snapshot: &Snapshot,
     options: &Options,
     cache: &ParseCache,
     full: &std::collections::HashSet<String>,
+    condense: Option<&dyn Condense>,
 ) -> Result<Model, Error> {
     let mut timer = crate::timing::Timer::new();
     crate::progress::phase("listing files", 0);
@@ -297,12 +328,67 @@ pub fn load_planned(
         })
         .collect();
     crate::progress::phase("reading files", summarized.iter().filter(|k| k.is_none()).count());
-    let parsed = parse_all(snapshot, &jobs, options, cache, &summarized, &persist)?;
+    // Team-content files outside the `full` folders are condensed once read: first every
+    // other file is read, then the frame (the files outside team content) is assembled for
+    // the condenser, then the rest is read and condensed.
+    let condensable: Vec<bool> = jobs
+        .iter()
+        .zip(&summarized)
+        .map(|((path, classified, _), known)| {
+            condense.is_some()
+                && known.is_none()
+                && matches!(classified, Classified::Model { place: Place::TeamContent, .. })
+                && folder_of(prefix, path).is_none_or(|folder| !full.contains(folder))
+        })
+        .collect();
+    let parsed = match condense {
+        Some(condense) if condensable.contains(&true) => {
+            let later = Arc::new(ParsedFile::default());
+            let first: Vec<Option<Arc<ParsedFile>>> = summarized
+                .iter()
+                .zip(&condensable)
+                .map(|(known, condensable)| if *condensable { Some(later.clone()) } else { known.clone() })
+                .collect();
+            let mut parsed: Vec<Option<Arc<ParsedFile>>> =
+                parse_all(snapshot, &jobs, options, cache, &first, &persist, None)?.into_iter().map(Some).collect();
+            for (slot, condensable) in parsed.iter_mut().zip(&condensable) {
+                if *condensable {
+                    *slot = None;
+                }
+            }
+            let frame_jobs: Vec<usize> = (0..jobs.len())
+                .filter(|i| !matches!(jobs[*i].1, Classified::Model { place: Place::TeamContent, .. }))
+                .collect();
+            let frame = assemble(
+                prefix,
+                frame_jobs.iter().map(|i| jobs[*i].clone()).collect(),
+                frame_jobs.iter().map(|i| parsed[*i].clone().unwrap_or_default()).collect(),
+            );
+            let fingerprint = frame_fingerprint(&frame);
+            parse_all(snapshot, &jobs, options, cache, &parsed, &persist, Some((condense, &frame, fingerprint)))?
+        }
+        _ => parse_all(snapshot, &jobs, options, cache, &summarized, &persist, None)?,
+    };
     timer.mark("parse files");
     let mut model = assemble(prefix, jobs, parsed);
     model.folders = folder_flags;
     timer.mark("assemble");
     Ok(model)
+}
+
+/// Names the exact content of a frame (every path and blob), or `None` when a file has no
+/// blob (folders): condensed files are shared only between frames with the same fingerprint.
+fn frame_fingerprint(frame: &Model) -> Option<u128> {
+    let mut hashes = [0xcbf2_9ce4_8422_2325_u64, 0x8422_2325_cbf2_9ce4_u64];
+    for file in &frame.files {
+        let blob = file.blob?;
+        for (i, hash) in hashes.iter_mut().enumerate() {
+            for byte in file.path.bytes().chain([0]).chain(blob).chain([i as u8]) {
+                *hash = (*hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    Some((u128::from(hashes[0]) << 64) | u128::from(hashes[1]))
 }
 
 fn too_many_files(max: usize) -> Error {
@@ -357,6 +443,7 @@ fn parse_all(
     cache: &ParseCache,
     known: &[Option<Arc<ParsedFile>>],
     persist: &[bool],
+    condense: Option<(&dyn Condense, &Model, Option<u128>)>,
 ) -> Result<Vec<Arc<ParsedFile>>, Error> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -380,6 +467,8 @@ fn parse_all(
             .map(|_| {
                 scope.spawn(|| {
                     let reader = snapshot.reader();
+                    let mut condenser =
+                        condense.map(|(condense, frame, fingerprint)| (condense.start(frame), fingerprint));
                     let mut done = Vec::new();
                     'chunks: loop {
                         let first = next.fetch_add(chunk, Ordering::Relaxed);
@@ -391,6 +480,40 @@ fn parse_all(
                                 }
                                 _ => None,
                             };
+                            if let Some((condense, fingerprint)) = &mut condenser {
+                                // Condensed in this frame before (the other side of a check)?
+                                let key = cacheable.zip(*fingerprint).map(|((place, blob), f)| (blob, place, f));
+                                if let Some(parsed) = key.and_then(|key| cache.get_condensed(&key)) {
+                                    budget.spend(parsed.bytes)?;
+                                    done.push((index, parsed));
+                                    continue;
+                                }
+                                let parsed = match cacheable.and_then(|(place, blob)| cache.get(&blob, place)) {
+                                    Some(parsed) => {
+                                        budget.spend(parsed.bytes)?;
+                                        parsed
+                                    }
+                                    None => {
+                                        let parsed = parse_file(&reader, classified, entry, options, &budget)?;
+                                        crate::progress::file_read();
+                                        Arc::new(parsed)
+                                    }
+                                };
+                                let scope = match classified {
+                                    Classified::Model { zone, team, .. } => Scope {
+                                        zone: zone.clone().unwrap_or_else(|| Arc::from("")),
+                                        team: team.clone(),
+                                    },
+                                    _ => Scope { zone: Arc::from(""), team: None },
+                                };
+                                let path: Arc<str> = Arc::from(jobs[index].0.as_str());
+                                let condensed = condense(&path, entry.blob, &scope, parsed);
+                                if let Some(key) = key {
+                                    cache.insert_condensed(key, condensed.clone());
+                                }
+                                done.push((index, condensed));
+                                continue;
+                            }
                             if let Some(parsed) = cacheable.and_then(|(place, blob)| cache.get(&blob, place)) {
                                 budget.spend(parsed.bytes)?;
                                 done.push((index, parsed));

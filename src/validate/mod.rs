@@ -69,6 +69,17 @@ fn cached_local(model: &Model) -> Vec<Problem> {
     out
 }
 
+/// The local problems of `stores` (datastores of `model`), with object paths from the
+/// datastore down, as a folder summary keeps them. `index` may be of another model that
+/// holds the same ecosystem, zones and teams (a loader's frame).
+pub fn local_problems(
+    model: &Model,
+    index: &Index<'_>,
+    stores: &[&crate::model::Placed<crate::model::Datastore>],
+) -> Vec<Problem> {
+    rules::local(model, index, stores).into_iter().map(relative_to_datastore).collect()
+}
+
 /// Strips a local problem's path down to the datastore and below, so that it can be cached
 /// without the ecosystem, zone and team objects above it (which may change independently).
 pub fn relative_to_datastore(mut problem: Problem) -> Problem {

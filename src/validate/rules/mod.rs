@@ -51,7 +51,7 @@ pub(super) fn run(model: &Model, index: &Index<'_>) -> (Vec<Problem>, Vec<Proble
     })
 }
 
-fn local(model: &Model, index: &Index<'_>, stores: &[&Placed<Datastore>]) -> Vec<Problem> {
+pub(super) fn local(model: &Model, index: &Index<'_>, stores: &[&Placed<Datastore>]) -> Vec<Problem> {
     let mut cx = Ctx { model, index, paths: Paths::new(model), problems: Vec::new() };
     for store in stores {
         names::datastore_names(&mut cx, store);
