@@ -85,18 +85,32 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
     // Team folders that differ between base and head are read file by file on both sides,
     // since diff compares their documents; the others may come from folder summaries.
     let full = changed_folders(&base_snapshot, &head_snapshot)?;
-    // Everything outside the changed folders is condensed as it is read: lint, authorization
-    // and compatibility need whole documents only where something changed.
-    // Only git trees tell which folders are unchanged; two folders on disk are read whole.
-    let both_git = matches!((&base_snapshot, &head_snapshot), (Snapshot::Git { .. }, Snapshot::Git { .. }));
-    let condense = both_git.then_some(&crate::warm::Condenser as &dyn load::Condense);
-    let head = load::load_planned(&head_snapshot, &options, cache, &full, condense)?;
-    let base = load::load_planned(&base_snapshot, &options, cache, &full, condense)?;
-    timer.mark("load both");
-
-    let lint = validate::lint_detailed(&head);
-    crate::warm::remember_folders(cache, &head, &lint.fresh_local);
-    let mut problems = lint.problems;
+    // With a cache, the persisted index may stand in for every folder the change cannot
+    // reach (`warm::index`); otherwise everything outside the changed folders is condensed as
+    // it is read: lint, authorization and compatibility need whole documents only where
+    // something changed.
+    let (head, base, mut problems, head_files) =
+        match crate::warm::index::check(&base_snapshot, &head_snapshot, &options, cache, &full)? {
+            Some(part) => {
+                timer.mark("warm index");
+                crate::warm::remember_folders(cache, &part.head, &part.fresh_local);
+                part.remember(cache, &head_snapshot);
+                (part.head, part.base, part.problems, part.files)
+            }
+            None => {
+                // Only git trees tell which folders are unchanged; two folders on disk are read whole.
+                let both_git = matches!((&base_snapshot, &head_snapshot), (Snapshot::Git { .. }, Snapshot::Git { .. }));
+                let condense = both_git.then_some(&crate::warm::Condenser as &dyn load::Condense);
+                let head = load::load_planned(&head_snapshot, &options, cache, &full, condense)?;
+                let base = load::load_planned(&base_snapshot, &options, cache, &full, condense)?;
+                timer.mark("load both");
+                let lint = validate::lint_detailed(&head);
+                crate::warm::remember_folders(cache, &head, &lint.fresh_local);
+                crate::warm::index::record(cache, &head_snapshot, &head, &lint.problems);
+                let files = head.files.len();
+                (head, base, lint.problems, files)
+            }
+        };
     timer.mark("lint head");
     crate::progress::phase("comparing base and head", 0);
     let diff = diff::diff(&base, &head);
@@ -143,7 +157,7 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
         command: "check",
         root,
         problems,
-        files: head.files.len(),
+        files: head_files,
         notes,
         check: Some(summary),
         fail_on: crate::problem::Severity::Error,

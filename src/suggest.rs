@@ -2,7 +2,9 @@
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
 ///
-/// Comparison ignores ASCII case, so `Nullable` suggests `nullable`.
+/// Comparison ignores ASCII case, so `Nullable` suggests `nullable`. Among equally close
+/// candidates the smallest wins, so the answer never depends on the candidates' order (names
+/// often come from a hash map).
 pub fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     let word_lower = word.to_ascii_lowercase();
     let limit = (word.chars().count() / 3).max(1);
@@ -13,7 +15,7 @@ pub fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) ->
             continue;
         }
         let distance = edit_distance(&word_lower, &candidate.to_ascii_lowercase());
-        if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
+        if distance <= limit && best.is_none_or(|(d, c)| (distance, candidate) < (d, c)) {
             best = Some((distance, candidate));
         }
     }

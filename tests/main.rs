@@ -22,4 +22,5 @@ pub mod queue; // One conformance suite for the SQLite and PostgreSQL job stores
 mod registry; // Every rule has a docs page, a fixture and a policy-pack entry.
 mod scenarios; // Every fixtures/scenarios change reports its rules; text snapshots.
 mod schema;
-mod service; // `datasurface serve` end to end: signed webhooks in, check runs and a comment out. // The committed JSON Schema is current and matches the model files.
+mod service;
+mod warm_index; // A warm check from the persisted index prints what a cold check prints, on random changes. // `datasurface serve` end to end: signed webhooks in, check runs and a comment out. // The committed JSON Schema is current and matches the model files.

@@ -112,6 +112,26 @@ impl DiskCache {
         self.write_entry(&self.folder_path(&entry.key), &self.folder_key(&entry.key), entry);
     }
 
+    /// The full key of a named entry (the warm index: `crate::warm::index`).
+    fn named_key(&self, name: &str) -> String {
+        format!("index v{FORMAT} {} {name} limits {}", env!("CARGO_PKG_VERSION"), self.salt)
+    }
+
+    fn named_path(&self, name: &str) -> PathBuf {
+        let hash = format!("{:016x}", checksum(name.as_bytes()));
+        self.dir.join(format!("i{}", &hash[..1])).join(format!("{}-{}.index", &hash[1..], self.salt))
+    }
+
+    /// An entry stored under exactly `name`, if any (checksummed and key-checked like every
+    /// entry; damaged ones are deleted).
+    pub fn get_named<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        read_entry(&self.named_path(name), &self.named_key(name))
+    }
+
+    pub fn put_named<T: serde::Serialize>(&self, name: &str, value: &T) {
+        self.write_entry(&self.named_path(name), &self.named_key(name), value);
+    }
+
     /// Writes `MAGIC`, the key's length and the key, the payload, then a checksum of all that.
     fn write_entry(&self, path: &Path, key: &str, value: &impl serde::Serialize) {
         let Ok(payload) = postcard::to_allocvec(value) else { return };

@@ -137,6 +137,8 @@ pub trait Condense: Sync {
 /// Condenses one file of the frame's model: its path, blob, scope and parsed form.
 pub type CondenseFile<'f> = Box<dyn FnMut(&Arc<str>, Option<BlobId>, &Scope, Arc<ParsedFile>) -> Arc<ParsedFile> + 'f>;
 
+type CondensedKey = (BlobId, Arc<str>, u128);
+
 /// Parsed files by blob id and place, shared by every load that uses it: a check parses each
 /// distinct blob once, although base and head hold almost the same blobs.
 ///
@@ -144,9 +146,10 @@ pub type CondenseFile<'f> = Box<dyn FnMut(&Arc<str>, Option<BlobId>, &Scope, Arc
 #[derive(Default)]
 pub struct ParseCache {
     files: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, Place), Arc<ParsedFile>>>,
-    /// Condensed files (`Condense`) by blob, place and a fingerprint of the frame they were
-    /// condensed in: base and head of a check with the same frame share them.
-    condensed: std::sync::Mutex<std::collections::HashMap<(crate::model::BlobId, Place, u128), Arc<ParsedFile>>>,
+    /// Condensed files (`Condense`) by blob, path and a fingerprint of the frame they were
+    /// condensed in: base and head of a check with the same frame share them. The path is part
+    /// of the key, since a condensed file's problems name it and its team's containers.
+    condensed: std::sync::Mutex<std::collections::HashMap<CondensedKey, Arc<ParsedFile>>>,
     folders: std::sync::Mutex<std::collections::HashMap<FolderKey, Arc<FolderEntry>>>,
     disk: Option<DiskCache>,
 }
@@ -166,6 +169,11 @@ impl ParseCache {
             folders.insert(key.clone(), entry.clone());
         }
         Some(entry)
+    }
+
+    /// The disk cache behind this one, if any.
+    pub fn disk(&self) -> Option<&DiskCache> {
+        self.disk.as_ref()
     }
 
     /// Whether summaries are kept beyond this process (a disk cache is open): without one,
@@ -204,11 +212,11 @@ impl ParseCache {
         }
     }
 
-    fn get_condensed(&self, key: &(crate::model::BlobId, Place, u128)) -> Option<Arc<ParsedFile>> {
+    fn get_condensed(&self, key: &CondensedKey) -> Option<Arc<ParsedFile>> {
         self.condensed.lock().ok()?.get(key).cloned()
     }
 
-    fn insert_condensed(&self, key: (crate::model::BlobId, Place, u128), parsed: Arc<ParsedFile>) {
+    fn insert_condensed(&self, key: CondensedKey, parsed: Arc<ParsedFile>) {
         if let Ok(mut condensed) = self.condensed.lock() {
             condensed.insert(key, parsed);
         }
@@ -244,23 +252,39 @@ pub fn load_planned(
     full: &std::collections::HashSet<String>,
     condense: Option<&dyn Condense>,
 ) -> Result<Model, Error> {
+    load_part(snapshot, options, cache, full, None, condense)
+}
+
+/// As `load_planned`, but with `only`, reads no team folder outside it (paths from the
+/// repository root): a warm check's partial model (`crate::warm::index`), which stands for
+/// the whole one together with the persisted index. Limits then count only what was read.
+pub fn load_part(
+    snapshot: &Snapshot,
+    options: &Options,
+    cache: &ParseCache,
+    full: &std::collections::HashSet<String>,
+    only: Option<&std::collections::HashSet<String>>,
+    condense: Option<&dyn Condense>,
+) -> Result<Model, Error> {
     let mut timer = crate::timing::Timer::new();
     crate::progress::phase("listing files", 0);
     let prefix = snapshot.prefix();
     let join = |rel: &str| if prefix.is_empty() { rel.to_string() } else { format!("{prefix}/{rel}") };
+    let rel_of =
+        |path: &str| path.strip_prefix(prefix).map_or(path.to_string(), |r| r.trim_start_matches('/').to_string());
     // Folders whose summary is cached are neither walked nor read.
     let mut folders: Vec<TeamFolder> = snapshot
         .team_folders()?
         .into_iter()
         .map(|(rel, tree, zone_blob)| TeamFolder { path: join(&rel), tree, zone_blob, summarized: false })
         .collect();
+    let mut skip: std::collections::HashSet<String> = Default::default();
+    if let Some(only) = only {
+        skip.extend(folders.iter().filter(|f| !only.contains(&f.path)).map(|f| rel_of(&f.path)));
+        folders.retain(|f| only.contains(&f.path));
+    }
     let summaries = fetch_summaries(&folders, full, cache, options);
-    let skip: std::collections::HashSet<String> = folders
-        .iter()
-        .zip(&summaries)
-        .filter(|(_, s)| s.is_some())
-        .map(|(f, _)| f.path.strip_prefix(prefix).map_or(f.path.clone(), |r| r.trim_start_matches('/').to_string()))
-        .collect();
+    skip.extend(folders.iter().zip(&summaries).filter(|(_, s)| s.is_some()).map(|(f, _)| rel_of(&f.path)));
     timer.mark("summaries");
     let entries = snapshot.entries_except(&skip, options.max_model_files)?;
     timer.mark("list files");
@@ -396,7 +420,7 @@ fn too_many_files(max: usize) -> Error {
 }
 
 /// The team folder (`<root>/zones/<zone>/teams/<team>`) a file is in, if any.
-fn folder_of<'p>(root: &str, path: &'p str) -> Option<&'p str> {
+pub fn folder_of<'p>(root: &str, path: &'p str) -> Option<&'p str> {
     let skip = if root.is_empty() { 0 } else { root.len() + 1 };
     let rel = path.get(skip..).filter(|_| root.is_empty() || path.starts_with(root))?;
     let parts: Vec<&str> = rel.splitn(5, '/').collect();
@@ -482,8 +506,9 @@ fn parse_all(
                             };
                             if let Some((condense, fingerprint)) = &mut condenser {
                                 // Condensed in this frame before (the other side of a check)?
-                                let key = cacheable.zip(*fingerprint).map(|((place, blob), f)| (blob, place, f));
-                                if let Some(parsed) = key.and_then(|key| cache.get_condensed(&key)) {
+                                let path: Arc<str> = Arc::from(jobs[index].0.as_str());
+                                let key = cacheable.zip(*fingerprint).map(|((_, blob), f)| (blob, path.clone(), f));
+                                if let Some(parsed) = key.as_ref().and_then(|key| cache.get_condensed(key)) {
                                     budget.spend(parsed.bytes)?;
                                     done.push((index, parsed));
                                     continue;
@@ -506,7 +531,6 @@ fn parse_all(
                                     },
                                     _ => Scope { zone: Arc::from(""), team: None },
                                 };
-                                let path: Arc<str> = Arc::from(jobs[index].0.as_str());
                                 let condensed = condense(&path, entry.blob, &scope, parsed);
                                 if let Some(key) = key {
                                     cache.insert_condensed(key, condensed.clone());

@@ -140,6 +140,14 @@ impl Snapshot {
         Ok(Snapshot::Folder { root, prefix })
     }
 
+    /// The git tree of the model root: names the whole model's content (`None` for folders).
+    pub fn tree_id(&self) -> Option<BlobId> {
+        match self {
+            Snapshot::Git { tree: Some(tree), .. } => tree.as_slice().try_into().ok(),
+            _ => None,
+        }
+    }
+
     pub fn prefix(&self) -> &str {
         match self {
             Snapshot::Folder { prefix, .. } | Snapshot::Git { prefix, .. } => prefix,

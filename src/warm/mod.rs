@@ -11,6 +11,8 @@
 //! is the folder's path, its tree id and the blob of its zone's `zone.yaml` (whose policies
 //! the local rules read), so an entry can never be stale.
 
+pub mod index;
+
 use std::sync::Arc;
 
 use crate::load;
@@ -118,7 +120,7 @@ pub fn summarize(parsed: &ParsedFile, local: Vec<Problem>) -> ParsedFile {
     }
 }
 
-fn summarize_datastore(store: &Datastore) -> Datastore {
+pub(crate) fn summarize_datastore(store: &Datastore) -> Datastore {
     let datasets = store
         .datasets
         .iter()
