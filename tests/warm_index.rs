@@ -223,6 +223,11 @@ fn mutate(dir: &Path, rng: &mut Rng, step: usize) -> String {
     }
 }
 
+fn hex(text: &str) -> [u8; 20] {
+    let bytes: Vec<u8> = (0..40).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect();
+    bytes.try_into().unwrap()
+}
+
 /// Removes the sinks on datastores that no file defines; whether it removed any.
 fn heal(dir: &Path) -> bool {
     let names: std::collections::HashSet<String> = files_named(dir, "/datastores/")
@@ -306,7 +311,7 @@ fn warm_checks_from_the_index_print_what_cold_checks_print() {
     }
     let cache_arg = cache.to_str().unwrap().to_string();
     let mut rng = Rng(14);
-    let (mut warm_hits, mut checks) = (0, 0);
+    let (mut warm_hits, mut checks, mut compared) = (0, 0, 0);
     for step in 0..60 {
         let mut changes: Vec<String> = (0..=rng.below(2)).map(|_| mutate(dir, &mut rng, step)).collect();
         // Dangling sinks make every later check a full one: mend them now and then.
@@ -341,6 +346,28 @@ fn warm_checks_from_the_index_print_what_cold_checks_print() {
             String::from_utf8_lossy(&cold.stdout),
             String::from_utf8_lossy(&warm.stdout),
         );
+        // Now and then: the index as updated change by change equals one built from scratch.
+        if step % 10 == 9 {
+            let fresh = tempfile::tempdir().unwrap();
+            let mut fresh_args = args.to_vec();
+            fresh_args.extend(["--cache-dir", fresh.path().to_str().unwrap()]);
+            let built = datasurface(dir, &fresh_args);
+            assert_eq!(built.stdout, cold.stdout, "step {step}: a fresh cache changed the report");
+            let tree: [u8; 20] = hex(&git(dir, &["rev-parse", &format!("{head}^{{tree}}")]));
+            let open = |path: &Path| {
+                let options = datasurface::load::Options::default();
+                datasurface::load::ParseCache::with_disk(
+                    datasurface::load::DiskCache::open(path, 1 << 32, &options).unwrap(),
+                )
+            };
+            let updated = datasurface::warm::index::stored(&open(&cache), "", &tree);
+            let scratch = datasurface::warm::index::stored(&open(fresh.path()), "", &tree);
+            assert!(scratch.is_some(), "step {step}: no index written");
+            if stderr.contains("timing: warm index") {
+                assert_eq!(format!("{updated:#?}"), format!("{scratch:#?}"), "step {step}: the updated index differs");
+                compared += 1;
+            }
+        }
         checks += 1;
         if let Some(reason) = stderr.lines().find(|l| l.starts_with("warm index: full check")) {
             eprintln!("step {step}: {reason}");
@@ -351,6 +378,7 @@ fn warm_checks_from_the_index_print_what_cold_checks_print() {
     }
     // The series makes most changes inside team folders: most checks must use the index.
     assert!(warm_hits * 2 >= checks, "only {warm_hits} of {checks} warm checks used the index");
+    assert!(compared >= 2, "only {compared} updated indexes were compared with fresh ones");
     let log = git(dir, &["log", "--oneline"]);
     assert!(log.lines().count() > 60, "{log}");
 }

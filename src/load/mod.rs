@@ -255,6 +255,14 @@ pub fn load_planned(
     load_part(snapshot, options, cache, full, None, condense)
 }
 
+/// What a partial load reads (`load_part`): only the team folders in `folders`, and for the
+/// files in `known` (path → blob and parsed form) whose blob matches, the given parsed form
+/// instead of the blob (a summary from the index's model, for a file no side changed).
+pub struct Only<'a> {
+    pub folders: &'a std::collections::HashSet<String>,
+    pub known: &'a std::collections::HashMap<String, (Option<BlobId>, Arc<ParsedFile>)>,
+}
+
 /// As `load_planned`, but with `only`, reads no team folder outside it (paths from the
 /// repository root): a warm check's partial model (`crate::warm::index`), which stands for
 /// the whole one together with the persisted index. Limits then count only what was read.
@@ -263,7 +271,7 @@ pub fn load_part(
     options: &Options,
     cache: &ParseCache,
     full: &std::collections::HashSet<String>,
-    only: Option<&std::collections::HashSet<String>>,
+    only: Option<&Only<'_>>,
     condense: Option<&dyn Condense>,
 ) -> Result<Model, Error> {
     let mut timer = crate::timing::Timer::new();
@@ -280,8 +288,8 @@ pub fn load_part(
         .collect();
     let mut skip: std::collections::HashSet<String> = Default::default();
     if let Some(only) = only {
-        skip.extend(folders.iter().filter(|f| !only.contains(&f.path)).map(|f| rel_of(&f.path)));
-        folders.retain(|f| only.contains(&f.path));
+        skip.extend(folders.iter().filter(|f| !only.folders.contains(&f.path)).map(|f| rel_of(&f.path)));
+        folders.retain(|f| only.folders.contains(&f.path));
     }
     let summaries = fetch_summaries(&folders, full, cache, options);
     skip.extend(folders.iter().zip(&summaries).filter(|(_, s)| s.is_some()).map(|(f, _)| rel_of(&f.path)));
@@ -295,8 +303,11 @@ pub fn load_part(
         if classified == Classified::Ignored && entry.kind != EntryKind::Symlink {
             continue;
         }
-        jobs.push((join(&entry.rel), classified, entry));
-        known.push(None);
+        let path = join(&entry.rel);
+        known.push(
+            only.and_then(|o| o.known.get(&path)).filter(|(blob, _)| *blob == entry.blob).map(|(_, f)| f.clone()),
+        );
+        jobs.push((path, classified, entry));
     }
     for (folder, summary) in folders.iter_mut().zip(&summaries) {
         let Some(summary) = summary else { continue };

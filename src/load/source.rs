@@ -265,6 +265,28 @@ impl Snapshot {
     /// The team folders (`zones/<zone>/teams/<team>`, relative to the model root), their tree
     /// ids and the blob of their zone's `zone.yaml`; empty for folders on disk, which have no
     /// content ids.
+    /// The blob of every file under the team folders `folders` (paths from the repository
+    /// root), by path from the repository root; nothing else is walked.
+    pub fn blobs_under(
+        &self,
+        folders: &std::collections::HashSet<String>,
+    ) -> Result<std::collections::HashMap<String, Option<BlobId>>, Error> {
+        let prefix = self.prefix();
+        let join = |rel: &str| if prefix.is_empty() { rel.to_string() } else { format!("{prefix}/{rel}") };
+        let skip: std::collections::HashSet<String> = self
+            .team_folders()?
+            .into_iter()
+            .map(|(rel, _, _)| rel)
+            .filter(|rel| !folders.contains(&join(rel)))
+            .collect();
+        Ok(self
+            .entries_except(&skip, usize::MAX)?
+            .into_iter()
+            .map(|e| (join(&e.rel), e.blob))
+            .filter(|(path, _)| super::folder_of(prefix, path).is_some_and(|f| folders.contains(f)))
+            .collect())
+    }
+
     pub fn team_folders(&self) -> Result<Vec<(String, BlobId, Option<BlobId>)>, Error> {
         let Snapshot::Git { repo, tree: Some(tree), .. } = self else {
             return Ok(Vec::new());

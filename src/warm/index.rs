@@ -217,6 +217,12 @@ pub fn record(cache: &ParseCache, snapshot: &Snapshot, model: &Model, problems: 
     store_root(disk, prefix, &root);
 }
 
+/// The index stored for the model tree `tree` under `prefix`, if any (for tests: an index
+/// updated change by change must equal one built from scratch).
+pub fn stored(cache: &ParseCache, prefix: &str, tree: &BlobId) -> Option<Root> {
+    cache.disk()?.get_named(&root_name(prefix, tree))
+}
+
 fn store_root(disk: &load::DiskCache, prefix: &str, root: &Root) {
     disk.put_named(&root_name(prefix, &root.tree), root);
     let mut recent: Vec<BlobId> = disk.get_named(&recent_name(prefix)).unwrap_or_default();
@@ -361,8 +367,25 @@ pub fn check(
     // Stage 1: the frame and the changed folders, on both sides.
     let d_paths: HashSet<String> = d.iter().map(|i| path_of(*i)).collect();
     let condense = Some(&super::Condenser as &dyn load::Condense);
-    let head1 = load::load_part(head, options, cache, full, Some(&d_paths), condense)?;
-    let base1 = load::load_part(base, options, cache, full, Some(&d_paths), condense)?;
+    // Files that neither side changed since M come from M's summaries, unread.
+    let mut unchanged: HashMap<String, (Option<BlobId>, std::sync::Arc<ParsedFile>)> = HashMap::new();
+    let mut summaries_of_d = HashMap::new();
+    for &i in &d {
+        let record = &root.folders[i as usize];
+        let Some(before) = cache.get_folder(&record.key) else {
+            return Ok(fallback("a changed folder's earlier summary is not in the cache"));
+        };
+        unchanged.extend(before.files.iter().map(|(p, b, f)| (p.clone(), (*b, f.clone()))));
+        summaries_of_d.insert(i, before);
+    }
+    let head_blobs = head.blobs_under(&d_paths)?;
+    let base_blobs = base.blobs_under(&d_paths)?;
+    unchanged.retain(|path, (blob, _)| {
+        blob.is_some() && head_blobs.get(path) == Some(blob) && base_blobs.get(path) == Some(blob)
+    });
+    let part = load::Only { folders: &d_paths, known: &unchanged };
+    let head1 = load::load_part(head, options, cache, full, Some(&part), condense)?;
+    let base1 = load::load_part(base, options, cache, full, Some(&part), condense)?;
     timer.mark("changed folders");
     for model in [&head1, &base1] {
         let frame: Vec<(&str, Option<BlobId>)> = model
@@ -375,51 +398,70 @@ pub fn check(
             return Ok(fallback("a file outside team folders changed"));
         }
     }
-    // Each changed folder's names before (from its summary in M) and now.
-    let mut changed_names: BTreeSet<String> = BTreeSet::new();
-    let mut d_names: BTreeSet<String> = BTreeSet::new();
-    let mut d_defined: BTreeSet<String> = BTreeSet::new();
+    // The files of the changed folders: in M (from its summaries) and now, on both sides.
+    type Files = HashMap<String, (Option<BlobId>, std::sync::Arc<ParsedFile>)>;
+    let (mut in_m, mut in_head, mut in_base): (Files, Files, Files) = Default::default();
     let mut new_touches: Vec<(u32, Touches)> = Vec::new();
     let mut old_touches: Vec<(u32, Touches)> = Vec::new();
     for &i in &d {
         let record = &root.folders[i as usize];
-        let Some(before) = cache.get_folder(&record.key) else {
-            return Ok(fallback("a changed folder's earlier summary is not in the cache"));
+        let before = &summaries_of_d[&i];
+        // Which file of a folder is "first" matters to some rules unless team.yaml is there.
+        let team_yaml = |files: Vec<(&str, Option<BlobId>, bool)>| {
+            files
+                .into_iter()
+                .find(|(p, _, _)| p.ends_with("/team.yaml") && p.len() == record.key.path.len() + 10)
+                .map(|(_, b, defines)| (b, defines))
         };
-        let team_yaml = |mut files: Vec<(&str, Option<BlobId>)>| {
-            files.retain(|(p, _)| p.ends_with("/team.yaml") && p.len() == record.key.path.len() + 10);
-            files.pop().map(|(_, b)| b)
-        };
-        let old_team = team_yaml(before.files.iter().map(|(p, b, _)| (p.as_str(), *b)).collect());
-        let old: Touches = touches(before.files.iter().map(|(p, _, f)| (p.as_str(), &**f)));
-        let mut sides = Vec::new();
-        for model in [&head1, &base1] {
-            let files = folder_files(model, &record.key.path);
-            if team_yaml(files.iter().map(|f| (&*f.path, f.blob)).collect()) != old_team {
+        let old_team =
+            team_yaml(before.files.iter().map(|(p, b, f)| (p.as_str(), *b, !f.documents.is_empty())).collect());
+        if !old_team.is_some_and(|(_, defines)| defines) {
+            return Ok(fallback("a changed folder has no readable team.yaml"));
+        }
+        for (model, files) in [(&head1, &mut in_head), (&base1, &mut in_base)] {
+            let now = folder_files(model, &record.key.path);
+            if team_yaml(now.iter().map(|f| (&*f.path, f.blob, !f.parsed.documents.is_empty())).collect()) != old_team {
                 return Ok(fallback("a team.yaml changed"));
             }
-            sides.push(model_touches(model, &record.key.path));
+            files.extend(now.iter().map(|f| (f.path.to_string(), (f.blob, f.parsed.clone()))));
         }
-        for side in &sides {
-            let definitions = |t: &Touches| -> BTreeSet<(String, u64)> {
-                t.iter().filter_map(|(n, h)| h.map(|h| (n.clone(), h))).collect()
-            };
-            for (name, _) in definitions(side).symmetric_difference(&definitions(&old)) {
-                changed_names.insert(name.clone());
-            }
-        }
-        for (name, fact) in old.iter().chain(sides.iter().flatten()) {
-            d_names.insert(name.clone());
-            if fact.is_some() {
-                d_defined.insert(name.clone());
-            }
-        }
-        old_touches.push((i, old));
-        new_touches.push((i, sides.swap_remove(0)));
+        in_m.extend(before.files.iter().map(|(p, b, f)| (p.clone(), (*b, f.clone()))));
+        old_touches.push((i, touches(before.files.iter().map(|(p, _, f)| (p.as_str(), &**f)))));
+        new_touches.push((i, model_touches(&head1, &record.key.path)));
     }
-    // The shards of every name the changed folders touch.
+    let blob = |files: &Files, path: &str| files.get(path).map(|(b, _)| *b);
+    let all_paths: BTreeSet<&String> = in_m.keys().chain(in_head.keys()).chain(in_base.keys()).collect();
+    let changed_files: BTreeSet<String> = all_paths
+        .iter()
+        .filter(|p| blob(&in_m, p) != blob(&in_head, p) || blob(&in_m, p) != blob(&in_base, p))
+        .map(|p| p.to_string())
+        .collect();
+    let file_touches = |files: &Files, path: &str| -> Touches {
+        files.get(path).map(|(_, f)| touches([(path, &**f)])).unwrap_or_default()
+    };
+    let definitions =
+        |t: &Touches| -> BTreeSet<(String, u64)> { t.iter().filter_map(|(n, h)| h.map(|h| (n.clone(), h))).collect() };
+    // Names whose definitions changed, and every name the changed files touch.
+    let mut changed_names: BTreeSet<String> = BTreeSet::new();
+    let mut d_names: BTreeSet<String> = BTreeSet::new();
+    for path in &changed_files {
+        let old = file_touches(&in_m, path);
+        for side in [&in_head, &in_base] {
+            let new = file_touches(side, path);
+            changed_names.extend(definitions(&new).symmetric_difference(&definitions(&old)).map(|(n, _)| n.clone()));
+            d_names.extend(new.into_iter().map(|(n, _)| n));
+        }
+        d_names.extend(old.into_iter().map(|(n, _)| n));
+    }
+    // The datastores of files that differ between base and head: compat names their consumers.
+    let mut compared: BTreeSet<String> = BTreeSet::new();
+    for path in all_paths.iter().filter(|p| blob(&in_head, p) != blob(&in_base, p)) {
+        for side in [&in_head, &in_base] {
+            compared.extend(definitions(&file_touches(side, path)).into_iter().map(|(n, _)| n));
+        }
+    }
     let mut shards: HashMap<usize, Shard> = HashMap::new();
-    if load_shards(disk, &root, &mut shards, &mut d_names.iter()).is_none() {
+    if load_shards(disk, &root, &mut shards, &mut d_names.iter().chain(&compared)).is_none() {
         return Ok(fallback("a shard of the index is missing or damaged"));
     }
     let find = |shards: &HashMap<usize, Shard>, name: &str| -> (Vec<u32>, Vec<u32>) {
@@ -429,33 +471,43 @@ pub fn check(
             .map(|(_, a, b)| (a.clone(), b.clone()))
             .unwrap_or_default()
     };
-    // A: every folder defining or using a name whose definitions changed.
+    // A: every folder defining or using a name whose definitions changed; in them, the files
+    // that touch such a name are linted again (E), with the changed files.
     let mut a: BTreeSet<u32> = BTreeSet::new();
     for name in &changed_names {
         let (definers, referrers) = find(&shards, name);
-        a.extend(definers.into_iter().chain(referrers).filter(|i| !d.contains(i)));
+        a.extend(definers.into_iter().chain(referrers));
     }
-    let e: BTreeSet<u32> = d.union(&a).copied().collect();
-    if too_big(e.len()) {
-        return Ok(fallback("the change reaches too many folders"));
-    }
-    // The names the re-linted folders touch: their definers are read for the lookups.
+    let mut e_files: BTreeSet<String> = changed_files.clone();
     let mut e_names: BTreeSet<String> = d_names.clone();
     for &i in &a {
-        let Some(summary) = cache.get_folder(&root.folders[i as usize].key) else {
-            return Ok(fallback("an affected folder's summary is not in the cache"));
+        let files: Vec<(String, std::sync::Arc<ParsedFile>)> = if d.contains(&i) {
+            let prefix = format!("{}/", root.folders[i as usize].key.path);
+            in_head.iter().filter(|(p, _)| p.starts_with(&prefix)).map(|(p, (_, f))| (p.clone(), f.clone())).collect()
+        } else {
+            let Some(summary) = cache.get_folder(&root.folders[i as usize].key) else {
+                return Ok(fallback("an affected folder's summary is not in the cache"));
+            };
+            summary.files.iter().map(|(p, _, f)| (p.clone(), f.clone())).collect()
         };
-        e_names.extend(touches(summary.files.iter().map(|(p, _, f)| (p.as_str(), &**f))).into_iter().map(|(n, _)| n));
+        for (path, parsed) in files {
+            let t = touches([(path.as_str(), &*parsed)]);
+            if t.iter().any(|(n, _)| changed_names.contains(n)) {
+                e_names.extend(t.into_iter().map(|(n, _)| n));
+                e_files.insert(path);
+            }
+        }
     }
     if load_shards(disk, &root, &mut shards, &mut e_names.iter()).is_none() {
         return Ok(fallback("a shard of the index is missing or damaged"));
     }
-    let mut l: BTreeSet<u32> = e.clone();
+    // Read: the changed and affected folders, the definers of every name the re-linted files
+    // touch (for the rules' lookups), and the consumers of what base and head compare.
+    let mut l: BTreeSet<u32> = d.union(&a).copied().collect();
     for name in &e_names {
         l.extend(find(&shards, name).0);
     }
-    // Compat: the consumers of every datastore the changed folders define.
-    for name in d_defined.iter().filter(|n| n.starts_with("d:")) {
+    for name in compared.iter().filter(|n| n.starts_with("d:")) {
         l.extend(find(&shards, name).1);
     }
     // Excerpts: folders whose problems the report shows.
@@ -467,8 +519,9 @@ pub fn check(
 
     // Stage 2: the partial models.
     let l_paths: HashSet<String> = l.iter().map(|i| path_of(*i)).collect();
-    let head2 = load::load_part(head, options, cache, full, Some(&l_paths), condense)?;
-    let base2 = load::load_part(base, options, cache, full, Some(&l_paths), condense)?;
+    let part = load::Only { folders: &l_paths, known: &unchanged };
+    let head2 = load::load_part(head, options, cache, full, Some(&part), condense)?;
+    let base2 = load::load_part(base, options, cache, full, Some(&part), condense)?;
     drop((head1, base1));
     // The limits hold for the whole model, as in a cold check.
     let unread: Vec<&Record> = root.folders.iter().filter(|r| !l_paths.contains(&r.key.path)).collect();
@@ -481,14 +534,12 @@ pub fn check(
         }
     }
     timer.mark("partial load");
-    let e_paths: HashSet<String> = e.iter().map(|i| path_of(*i)).collect();
-    // The folders read only for their facts are linted too, but their problems are thrown
-    // away: hollow their workspaces (no sinks; only their names count, for duplicates), so
-    // that their references to folders not read cost nothing.
+    // Files read only for their facts are linted too, but their problems are thrown away:
+    // hollow their workspaces (no sinks; only their names count, for duplicates), so that
+    // their references to folders not read cost nothing.
     let mut linted = head2.clone();
     for workspace in &mut linted.workspaces {
-        let folder = load::folder_of(prefix, linted.files[workspace.file.0 as usize].path.as_ref());
-        if folder.is_some_and(|f| !e_paths.contains(f)) {
+        if !e_files.contains(&*linted.files[workspace.file.0 as usize].path) {
             let mut hollow = (*workspace.value).clone();
             hollow.dataset_groups.clear();
             workspace.value = std::sync::Arc::new(hollow);
@@ -496,12 +547,13 @@ pub fn check(
     }
     let lint = crate::validate::lint_detailed(&linted);
     drop(linted);
+    let fresh_file = |problem: &Problem| problem.location.as_ref().is_some_and(|l| e_files.contains(&*l.file));
     let mut problems: Vec<Problem> = Vec::new();
     let mut fresh_by_folder: HashMap<String, Vec<Problem>> = HashMap::new();
     let mut outside = Vec::new();
     for problem in lint.problems {
         match problem_folder(prefix, &problem) {
-            Some(folder) if e_paths.contains(folder) => {
+            Some(folder) if fresh_file(&problem) => {
                 fresh_by_folder.entry(folder.to_string()).or_default().push(problem.clone());
                 problems.push(problem);
             }
@@ -515,10 +567,8 @@ pub fn check(
     if problems.iter().any(whole_model_message) {
         return Ok(fallback("the change names an unknown datastore or container"));
     }
-    for (i, record) in root.folders.iter().enumerate() {
-        if !e.contains(&(i as u32)) {
-            problems.extend(record.problems.iter().cloned());
-        }
+    for record in &root.folders {
+        problems.extend(record.problems.iter().filter(|p| !fresh_file(p)).cloned());
     }
     crate::validate::sort(&mut problems);
     timer.mark("partial lint");
@@ -528,10 +578,12 @@ pub fn check(
         let mut next = root.clone();
         next.tree = head_tree;
         next.outside = outside;
-        for &i in &e {
+        for &i in d.union(&a) {
             let record = &mut next.folders[i as usize];
             record.key = head_keys[&record.key.path].clone();
-            record.problems = fresh_by_folder.remove(&record.key.path).unwrap_or_default();
+            record.problems.retain(|p| !fresh_file(p));
+            record.problems.extend(fresh_by_folder.remove(&record.key.path).unwrap_or_default());
+            crate::validate::sort(&mut record.problems);
             let files = folder_files(&head2, &record.key.path);
             if d.contains(&i) {
                 record.files = files.len() as u64;
@@ -541,15 +593,20 @@ pub fn check(
         next
     });
     let mut written = Vec::new();
-    let next = next.map(|mut next| {
+    let next = next.and_then(|mut next| {
+        // Only names whose defining or referring folders changed: (folder, defines) pairs.
+        let membership = |all: &[(u32, Touches)]| -> BTreeSet<(String, u32, bool)> {
+            all.iter().flat_map(|(i, t)| t.iter().map(move |(n, fact)| (n.clone(), *i, fact.is_some()))).collect()
+        };
         let mut touched: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
-        for (_, t) in old_touches.iter().chain(&new_touches) {
-            for (name, _) in t {
-                touched.entry(shard_of(name)).or_default().insert(name.clone());
-            }
+        for (name, _, _) in membership(&old_touches).symmetric_difference(&membership(&new_touches)) {
+            touched.entry(shard_of(name)).or_default().insert(name.clone());
         }
         for (s, names) in touched {
-            let mut shard = shards.get(&s).cloned().unwrap_or_default();
+            // Every shard is read whole before it changes: one left unread would lose names.
+            let Some(mut shard) = shards.get(&s).cloned().or_else(|| read_shard(disk, root.shards[s])) else {
+                return None;
+            };
             for name in names {
                 let at = shard.names.binary_search_by(|(n, _, _)| n.as_str().cmp(&name));
                 let (mut definers, mut referrers) = match at {
@@ -584,7 +641,7 @@ pub fn check(
                 written.push((hash, shard));
             }
         }
-        next
+        Some(next)
     });
     let files = head2.files.len() + unread_files as usize;
     Ok(Some(Part { base: base2, head: head2, problems, files, fresh_local: lint.fresh_local, next, shards: written }))
