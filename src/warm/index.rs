@@ -604,9 +604,7 @@ pub fn check(
         }
         for (s, names) in touched {
             // Every shard is read whole before it changes: one left unread would lose names.
-            let Some(mut shard) = shards.get(&s).cloned().or_else(|| read_shard(disk, root.shards[s])) else {
-                return None;
-            };
+            let mut shard = shards.get(&s).cloned().or_else(|| read_shard(disk, root.shards[s]))?;
             for name in names {
                 let at = shard.names.binary_search_by(|(n, _, _)| n.as_str().cmp(&name));
                 let (mut definers, mut referrers) = match at {
