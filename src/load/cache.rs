@@ -128,6 +128,11 @@ impl DiskCache {
         read_entry(&self.named_path(name), &self.named_key(name))
     }
 
+    /// Whether an entry is stored under `name` (without reading it).
+    pub fn has_named(&self, name: &str) -> bool {
+        self.named_path(name).is_file()
+    }
+
     pub fn put_named<T: serde::Serialize>(&self, name: &str, value: &T) {
         self.write_entry(&self.named_path(name), &self.named_key(name), value);
     }

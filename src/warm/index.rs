@@ -162,6 +162,10 @@ fn problem_folder<'p>(prefix: &str, problem: &'p Problem) -> Option<&'p str> {
 pub fn record(cache: &ParseCache, snapshot: &Snapshot, model: &Model, problems: &[Problem]) {
     let (Some(disk), Some(tree)) = (cache.disk(), snapshot.tree_id()) else { return };
     let prefix = snapshot.prefix();
+    // A tree names its content: an index stored for it already says the same.
+    if disk.has_named(&root_name(prefix, &tree)) {
+        return;
+    }
     let mut by_folder: HashMap<&str, Vec<Problem>> = HashMap::new();
     let mut outside = Vec::new();
     for problem in problems {
@@ -210,7 +214,7 @@ pub fn record(cache: &ParseCache, snapshot: &Snapshot, model: &Model, problems: 
         shards: shards.iter().map(|s| if s.names.is_empty() { 0 } else { shard_hash(s) }).collect(),
     };
     for (shard, hash) in shards.iter().zip(&root.shards) {
-        if *hash != 0 && disk.get_named::<Shard>(&format!("shard {hash:016x}")).is_none() {
+        if *hash != 0 && !disk.has_named(&format!("shard {hash:016x}")) {
             disk.put_named(&format!("shard {hash:016x}"), shard);
         }
     }
