@@ -176,3 +176,36 @@ fn the_model_limits_hold_for_folders_revisions_and_the_cache() {
     assert_eq!(check.status.code(), Some(2));
     assert!(stderr(&check).contains("--max-model-files"), "{}", stderr(&check));
 }
+
+/// The model limits count the folders a warm check takes from the global index, unread: a
+/// check from the index refuses a model over a limit exactly as a full check does.
+#[test]
+fn the_model_limits_hold_for_checks_from_the_global_index() {
+    let repo = new_repo();
+    model_with(repo.path(), &[]);
+    commit_all(repo.path(), "model");
+    let store = std::fs::read_dir(repo.path().join("zones/z/teams/producers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("kind: Datastore")))
+        .expect("the minimal model has a datastore");
+    let text = std::fs::read_to_string(&store).unwrap();
+    std::fs::write(&store, text.replacen("name:", "documentation: changed\nname:", 1)).unwrap();
+    commit_all(repo.path(), "one file");
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let check = |extra: &[&str]| {
+        let args = [&["check", "--base", "HEAD~1", "--head", "HEAD", "--cache-dir", cache_dir][..], extra].concat();
+        run(repo.path(), &args, &[("DATASURFACE_WARM_INDEX", "always"), ("DATASURFACE_TIMINGS", "1")])
+    };
+    // The first check writes the index; the second is served from it.
+    assert_ne!(check(&[]).status.code(), Some(2));
+    let warm = check(&[]);
+    assert!(stderr(&warm).contains("timing: warm index"), "the index was not used: {}", stderr(&warm));
+    for (flag, value) in [("--max-model-size", "1KiB"), ("--max-model-files", "3")] {
+        let output = check(&[flag, value]);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {}", stdout(&output));
+        assert!(stderr(&output).contains(flag), "{flag}: {}", stderr(&output));
+    }
+}
