@@ -382,3 +382,30 @@ fn warm_checks_from_the_index_print_what_cold_checks_print() {
     let log = git(dir, &["log", "--oneline"]);
     assert!(log.lines().count() > 60, "{log}");
 }
+
+/// "container `x` belongs to team T" depends on another team's `team.yaml`, which no folder
+/// key names: when that team drops the container, a lint with a warm cache says what a cold
+/// one says.
+#[test]
+fn a_message_about_another_teams_container_follows_that_team() {
+    let repo = new_repo();
+    let dir = repo.path();
+    crate::support::copy_dir(&crate::support::fixture("lint/ref.unknown.container"), dir);
+    std::fs::remove_file(dir.join("expect.txt")).unwrap();
+    commit_all(dir, "model");
+    let cache = tempfile::tempdir().unwrap();
+    let lint = |extra: &[&str]| {
+        let output = datasurface(dir, &[&["lint", ".", "--rev", "HEAD", "--format", "json"][..], extra].concat());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let cache_arg = ["--cache-dir", cache.path().to_str().unwrap()];
+    let before = lint(&cache_arg);
+    assert!(before.contains("belongs to team z/consumers"), "{before}");
+    let team = dir.join("zones/z/teams/consumers/team.yaml");
+    let text = std::fs::read_to_string(&team).unwrap();
+    std::fs::write(&team, text.replace("name: wpg", "name: wpg2")).unwrap();
+    commit_all(dir, "the consumers rename their container");
+    let cold = lint(&[]);
+    assert!(!cold.contains("belongs to team z/consumers"), "{cold}");
+    assert_eq!(lint(&cache_arg), cold);
+}

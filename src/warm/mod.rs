@@ -86,7 +86,13 @@ pub fn remember_folders(cache: &load::ParseCache, model: &Model, fresh_local: &[
                 (f.path.to_string(), f.blob, Arc::new(summarize(&f.parsed, local)))
             })
             .collect();
-        if files.iter().all(|(_, blob, _)| blob.is_some()) {
+        // "container `x` belongs to team T" reads every team's containers, which the key does
+        // not name: a folder with such a problem is read again each time, never summarized.
+        let reads_other_teams = files
+            .iter()
+            .flat_map(|(_, _, f)| f.cached_local.iter().flatten())
+            .any(|p| p.rule == crate::rules::Rule::RefUnknown && p.detail.starts_with("container "));
+        if files.iter().all(|(_, blob, _)| blob.is_some()) && !reads_other_teams {
             cache.insert_folder(load::FolderEntry { key: load::FolderKey::of(folder), files });
         }
     }
