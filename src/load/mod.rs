@@ -623,7 +623,9 @@ fn parse_file(
         source::Read::NotRegular(what) => return Ok(not_regular(what)),
     };
     budget.spend(bytes.len() as u64)?;
-    Ok(parse_bytes(&bytes, place, options))
+    let parsed = parse_bytes(&bytes, place, options);
+    source::recycle(bytes);
+    Ok(parsed)
 }
 
 fn symlink() -> ParsedFile {
