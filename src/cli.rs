@@ -336,8 +336,9 @@ pub struct LoadArgs {
     /// more is not read (exit 2).
     #[arg(long, default_value_t = load::DEFAULT_MAX_MODEL_FILES, value_parser = parse_positive)]
     pub max_model_files: usize,
-    /// Keep parsed files and team-folder summaries of git revisions here (keyed by content ids),
-    /// so that the next run reads and lints only what changed. Safe to delete.
+    /// Keep parsed files, team-folder summaries and the global index of git revisions here
+    /// (keyed by content ids), so that the next run reads and lints only what its change can
+    /// reach, with the same report as a full run. Safe to delete.
     #[arg(long, env = "DATASURFACE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Size limit of --cache-dir; the oldest entries are deleted beyond it.
