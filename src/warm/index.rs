@@ -48,7 +48,6 @@ pub struct Root {
     pub tree: BlobId,
     /// Files outside team folders, in path order, with their blobs.
     pub frame: Vec<(String, Option<BlobId>)>,
-    pub frame_bytes: u64,
     /// Every team folder, in path order; shards name folders by their position here.
     pub folders: Vec<Record>,
     /// Lint problems outside team folders, or without a location.
@@ -89,7 +88,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn root_name(prefix: &str, tree: &BlobId) -> String {
-    format!("root {prefix:?} {}", hex(tree))
+    // The version names the layout of `Root`: an entry of another layout is never asked for.
+    format!("root v1 {prefix:?} {}", hex(tree))
 }
 
 fn recent_name(prefix: &str) -> String {
@@ -202,12 +202,9 @@ pub fn record(cache: &ParseCache, snapshot: &Snapshot, model: &Model, problems: 
         .filter(|f| load::folder_of(prefix, &f.path).is_none())
         .map(|f| (f.path.to_string(), f.blob))
         .collect();
-    let frame_bytes =
-        model.files.iter().filter(|f| load::folder_of(prefix, &f.path).is_none()).map(|f| f.parsed.bytes).sum();
     let root = Root {
         tree,
         frame,
-        frame_bytes,
         folders,
         whole_model_messages: problems.iter().any(whole_model_message),
         outside,
