@@ -85,6 +85,8 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
     // Team folders that differ between base and head are read file by file on both sides,
     // since diff compares their documents; the others may come from folder summaries.
     let full = changed_folders(&base_snapshot, &head_snapshot)?;
+    // Base and head condense the same unchanged files: the second side takes the first's.
+    cache.share_condensed();
     // With a cache, the persisted index may stand in for every folder the change cannot
     // reach (`warm::index`); otherwise everything outside the changed folders is condensed as
     // it is read: lint, authorization and compatibility need whole documents only where

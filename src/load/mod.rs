@@ -150,6 +150,9 @@ pub struct ParseCache {
     /// condensed in: base and head of a check with the same frame share them. The path is part
     /// of the key, since a condensed file's problems name it and its team's containers.
     condensed: std::sync::Mutex<std::collections::HashMap<CondensedKey, Arc<ParsedFile>>>,
+    /// Whether condensed files are kept for a second load (`share_condensed`): a lint reads
+    /// one revision and would only pay for the map.
+    share_condensed: std::sync::atomic::AtomicBool,
     folders: std::sync::Mutex<std::collections::HashMap<FolderKey, Arc<FolderEntry>>>,
     disk: Option<DiskCache>,
 }
@@ -212,11 +215,19 @@ impl ParseCache {
         }
     }
 
+    /// Keeps condensed files for the loads that follow (a check's other side).
+    pub fn share_condensed(&self) {
+        self.share_condensed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn get_condensed(&self, key: &CondensedKey) -> Option<Arc<ParsedFile>> {
         self.condensed.lock().ok()?.get(key).cloned()
     }
 
     fn insert_condensed(&self, key: CondensedKey, parsed: Arc<ParsedFile>) {
+        if !self.share_condensed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         if let Ok(mut condensed) = self.condensed.lock() {
             condensed.insert(key, parsed);
         }
