@@ -163,8 +163,10 @@ pub trait JobStore: Send + Sync {
     /// The run failed: queued again at `retry_at`, or dead after its last attempt (the error
     /// is kept either way); at once when an event came while it ran.
     fn fail(&self, claimed: Claimed, error: String, retry_at: i64) -> BoxFuture<'_, Result<()>>;
-    /// Gives the lease back without counting the attempt (shutdown).
-    fn release(&self, claimed: Claimed) -> BoxFuture<'_, Result<()>>;
+    /// Gives the lease back without counting the attempt (shutdown): `defer` to now.
+    fn release(&self, claimed: Claimed) -> BoxFuture<'_, Result<()>> {
+        self.defer(claimed, self.now())
+    }
     /// Gives the lease back without counting the attempt, to run again at `run_at` (a
     /// rate-limit budget that is spent until then).
     fn defer(&self, claimed: Claimed, run_at: i64) -> BoxFuture<'_, Result<()>>;

@@ -298,24 +298,6 @@ impl JobStore for PgStore {
         })
     }
 
-    fn release(&self, claimed: Claimed) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            let now = self.now();
-            let guard = self.client().await?;
-            guard
-                .as_ref()
-                .expect("connected")
-                .execute(
-                    "UPDATE jobs SET state = 'queued', attempts = GREATEST(attempts - 1, 0), run_at = $1,
-                         lease_owner = NULL, lease_until = NULL, updated_at = $1
-                     WHERE id = $2 AND claim = $3 AND lease_owner = $4 AND state = 'running'",
-                    &[&now, &claimed.id, &claimed.claim, &claimed.owner],
-                )
-                .await?;
-            Ok(())
-        })
-    }
-
     fn defer(&self, claimed: Claimed, run_at: i64) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let now = self.now();

@@ -253,18 +253,6 @@ impl JobStore for SqliteStore {
         })
     }
 
-    fn release(&self, claimed: Claimed) -> BoxFuture<'_, Result<()>> {
-        self.run(move |connection, now| {
-            connection.execute(
-                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), run_at = ?1,
-                     lease_owner = NULL, lease_until = NULL, updated_at = ?1
-                 WHERE id = ?2 AND claim = ?3 AND lease_owner = ?4 AND state = 'running'",
-                params![now, claimed.id, claimed.claim, claimed.owner],
-            )?;
-            Ok(())
-        })
-    }
-
     fn defer(&self, claimed: Claimed, run_at: i64) -> BoxFuture<'_, Result<()>> {
         self.run(move |connection, now| {
             connection.execute(
