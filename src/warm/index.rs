@@ -289,6 +289,9 @@ fn fallback(reason: &str) -> Option<Part> {
 
 type Folders = Vec<(String, BlobId, Option<BlobId>)>;
 
+/// Files by path from the repository root: blob and parsed form.
+type Files = HashMap<String, (Option<BlobId>, std::sync::Arc<ParsedFile>)>;
+
 fn folder_keys(snapshot: &Snapshot, folders: Folders) -> BTreeMap<String, FolderKey> {
     let prefix = snapshot.prefix();
     folders
@@ -325,6 +328,8 @@ pub fn check(
     // The stored root closest to both sides.
     let mut candidates: Vec<BlobId> = vec![head_tree, base_tree];
     candidates.extend(disk.get_named::<Vec<BlobId>>(&recent_name(prefix)).unwrap_or_default());
+    // A folder of M that differs from it in the head or the base.
+    let differs = |r: &Record| head_keys.get(&r.key.path) != Some(&r.key) || base_keys.get(&r.key.path) != Some(&r.key);
     let mut seen = HashSet::new();
     let mut best: Option<(usize, Root)> = None;
     for tree in candidates.into_iter().filter(|t| seen.insert(*t)) {
@@ -335,11 +340,7 @@ pub fn check(
         if !root.folders.iter().zip(head_keys.keys()).all(|(r, path)| r.key.path == *path) {
             continue;
         }
-        let differing = root
-            .folders
-            .iter()
-            .filter(|r| head_keys.get(&r.key.path) != Some(&r.key) || base_keys.get(&r.key.path) != Some(&r.key))
-            .count();
+        let differing = root.folders.iter().filter(|r| differs(r)).count();
         if best.as_ref().is_none_or(|(d, _)| differing < *d) {
             best = Some((differing, root));
         }
@@ -349,13 +350,7 @@ pub fn check(
         return Ok(fallback("the model has unknown datastores or containers"));
     }
     timer.mark("index root");
-    let d: BTreeSet<u32> = root
-        .folders
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| head_keys.get(&r.key.path) != Some(&r.key) || base_keys.get(&r.key.path) != Some(&r.key))
-        .map(|(i, _)| i as u32)
-        .collect();
+    let d: BTreeSet<u32> = root.folders.iter().enumerate().filter(|(_, r)| differs(r)).map(|(i, _)| i as u32).collect();
     let path_of = |i: u32| root.folders[i as usize].key.path.clone();
     // A part bigger than a quarter of the model is read faster as a whole.
     // DATASURFACE_WARM_INDEX=always (for tests on small models) takes any part.
@@ -368,22 +363,25 @@ pub fn check(
     // Stage 1: the frame and the changed folders, on both sides.
     let d_paths: HashSet<String> = d.iter().map(|i| path_of(*i)).collect();
     let condense = Some(&super::Condenser as &dyn load::Condense);
-    // Files that neither side changed since M come from M's summaries, unread.
-    let mut unchanged: HashMap<String, (Option<BlobId>, std::sync::Arc<ParsedFile>)> = HashMap::new();
-    let mut summaries_of_d = HashMap::new();
+    // The changed folders' files in M, from its summaries.
+    let (mut in_m, mut summaries_of_d): (Files, HashMap<u32, _>) = Default::default();
     for &i in &d {
-        let record = &root.folders[i as usize];
-        let Some(before) = cache.get_folder(&record.key) else {
+        let Some(before) = cache.get_folder(&root.folders[i as usize].key) else {
             return Ok(fallback("a changed folder's earlier summary is not in the cache"));
         };
-        unchanged.extend(before.files.iter().map(|(p, b, f)| (p.clone(), (*b, f.clone()))));
+        in_m.extend(before.files.iter().map(|(p, b, f)| (p.clone(), (*b, f.clone()))));
         summaries_of_d.insert(i, before);
     }
+    // Files that neither side changed since M come from M's summaries, unread.
     let head_blobs = head.blobs_under(&d_paths)?;
     let base_blobs = base.blobs_under(&d_paths)?;
-    unchanged.retain(|path, (blob, _)| {
-        blob.is_some() && head_blobs.get(path) == Some(blob) && base_blobs.get(path) == Some(blob)
-    });
+    let unchanged: Files = in_m
+        .iter()
+        .filter(|(path, (blob, _))| {
+            blob.is_some() && head_blobs.get(*path) == Some(blob) && base_blobs.get(*path) == Some(blob)
+        })
+        .map(|(path, file)| (path.clone(), file.clone()))
+        .collect();
     let part = load::Only { folders: &d_paths, known: &unchanged };
     let head1 = load::load_part(head, options, cache, full, Some(&part), condense)?;
     let base1 = load::load_part(base, options, cache, full, Some(&part), condense)?;
@@ -399,9 +397,8 @@ pub fn check(
             return Ok(fallback("a file outside team folders changed"));
         }
     }
-    // The files of the changed folders: in M (from its summaries) and now, on both sides.
-    type Files = HashMap<String, (Option<BlobId>, std::sync::Arc<ParsedFile>)>;
-    let (mut in_m, mut in_head, mut in_base): (Files, Files, Files) = Default::default();
+    // The files of the changed folders now, on both sides.
+    let (mut in_head, mut in_base): (Files, Files) = Default::default();
     let mut new_touches: Vec<(u32, Touches)> = Vec::new();
     let mut old_touches: Vec<(u32, Touches)> = Vec::new();
     for &i in &d {
@@ -426,7 +423,6 @@ pub fn check(
             }
             files.extend(now.iter().map(|f| (f.path.to_string(), (f.blob, f.parsed.clone()))));
         }
-        in_m.extend(before.files.iter().map(|(p, b, f)| (p.clone(), (*b, f.clone()))));
         old_touches.push((i, touches(before.files.iter().map(|(p, _, f)| (p.as_str(), &**f)))));
         new_touches.push((i, model_touches(&head1, &record.key.path)));
     }
