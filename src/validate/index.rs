@@ -36,6 +36,21 @@ pub struct Index<'m> {
     /// Names that files which could not be parsed seem to define (`ParsedFile::salvaged`): a
     /// reference to one of them is not reported, since the broken file's own problem explains it.
     pub salvaged: std::collections::HashSet<Ident<'m>>,
+    /// What every sink names, resolved once for the rules that follow sinks (references,
+    /// policies, sinks): in workspace order, and within a workspace in group and sink order.
+    /// At 1.2 million sinks each lookup is a few cache misses, which three rules paid thrice.
+    sink_targets: Vec<SinkTarget<'m>>,
+    /// Where each workspace's targets start in `sink_targets` (one more entry at the end).
+    sink_starts: Vec<usize>,
+}
+
+/// What a sink names: the first datastore of that name, its dataset and its zone's
+/// definition, when they exist.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SinkTarget<'m> {
+    pub store: Option<&'m Placed<Datastore>>,
+    pub dataset: Option<&'m Dataset>,
+    pub zone: Option<&'m Placed<GovernanceZone>>,
 }
 
 impl<'m> Index<'m> {
@@ -53,6 +68,8 @@ impl<'m> Index<'m> {
             workspaces: HashMap::with_capacity(model.workspaces.len()),
             big_datastores: HashMap::new(),
             salvaged: model.files.iter().flat_map(|f| f.parsed.salvaged.iter().map(|n| Ident(n))).collect(),
+            sink_targets: Vec::new(),
+            sink_starts: Vec::new(),
         };
         if let Some(eco) = model.ecosystem() {
             for vendor in &eco.vendors {
@@ -108,7 +125,58 @@ impl<'m> Index<'m> {
         for workspace in &model.workspaces {
             index.workspaces.entry(Ident(&workspace.name.value)).or_insert(workspace);
         }
+        index.resolve_sinks(model);
         index
+    }
+
+    /// Fills `sink_targets`, on every core: the lookups are independent.
+    fn resolve_sinks(&mut self, model: &'m Model) {
+        let mut starts = Vec::with_capacity(model.workspaces.len() + 1);
+        let mut total = 0;
+        for workspace in &model.workspaces {
+            starts.push(total);
+            total += workspace.dataset_groups.iter().map(|g| g.sinks.len()).sum::<usize>();
+        }
+        starts.push(total);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(total.div_ceil(50_000)).max(1);
+        let chunk = model.workspaces.len().div_ceil(threads).max(1);
+        let this = &*self;
+        let targets: Vec<SinkTarget<'m>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = model
+                .workspaces
+                .chunks(chunk)
+                .map(|workspaces| {
+                    scope.spawn(move || {
+                        let sinks = workspaces.iter().flat_map(|w| &w.dataset_groups).flat_map(|g| &g.sinks);
+                        sinks
+                            .map(|sink| {
+                                let store = this.datastore(&sink.datastore.value);
+                                SinkTarget {
+                                    store,
+                                    dataset: store.and_then(|s| this.dataset_of(s, &sink.dataset)),
+                                    zone: store.and_then(|s| this.zones.get(&*s.scope.zone).copied()),
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(total);
+            for worker in workers {
+                all.extend(worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+            all
+        });
+        self.sink_targets = targets;
+        self.sink_starts = starts;
+    }
+
+    /// What the sinks of `model.workspaces[workspace]` name, in group and sink order.
+    pub fn sink_targets(&self, workspace: usize) -> &[SinkTarget<'m>] {
+        match (self.sink_starts.get(workspace), self.sink_starts.get(workspace + 1)) {
+            (Some(&start), Some(&end)) => &self.sink_targets[start..end],
+            _ => &[],
+        }
     }
 
     /// The first datastore named `name`, whatever its case.
@@ -123,10 +191,18 @@ impl<'m> Index<'m> {
 
     /// The first dataset named `dataset` of the first datastore named `store`, whatever their case.
     pub fn dataset(&self, store: &str, dataset: &str) -> Option<&'m Dataset> {
-        if let Some(by_name) = self.big_datastores.get(&Ident(store)) {
+        self.dataset_of(self.datastore(store)?, dataset)
+    }
+
+    /// The first dataset named `dataset` of `store` (found by `datastore`), whatever its case.
+    pub fn dataset_of(&self, store: &'m Placed<Datastore>, dataset: &str) -> Option<&'m Dataset> {
+        // Most models have no datastore big enough to be in the map: no hashing then.
+        if !self.big_datastores.is_empty()
+            && let Some(by_name) = self.big_datastores.get(&Ident(&store.name.value))
+        {
             return by_name.get(&Ident(dataset)).copied();
         }
-        self.datastore(store)?.datasets.iter().find(|d| same_ident(&d.name.value, dataset))
+        store.datasets.iter().find(|d| same_ident(&d.name.value, dataset))
     }
 
     /// The team declaration in the zone definition, if both exist.

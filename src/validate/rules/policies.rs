@@ -137,7 +137,7 @@ pub(super) fn policies(cx: &mut Ctx<'_>) {
             }
         }
     }
-    for workspace in &model.workspaces {
+    for (w, workspace) in model.workspaces.iter().enumerate() {
         let Some(zone) = index.zones.get(&*workspace.scope.zone) else { continue };
         for group in &workspace.dataset_groups {
             let Some(platform) = &group.platform else { continue };
@@ -152,7 +152,7 @@ pub(super) fn policies(cx: &mut Ctx<'_>) {
                     platform.to_string();
             }
         }
-        data_flow(cx, workspace, zone);
+        data_flow(cx, workspace, index.sink_targets(w), zone);
     }
 }
 
@@ -184,7 +184,12 @@ pub(super) fn datastore_classifications(cx: &mut Ctx<'_>, store: &Placed<Datasto
 
 /// Data may only flow where the producer's zone allows, and only into a zone that allows its
 /// classifications.
-fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, consumer_zone: &Placed<GovernanceZone>) {
+fn data_flow(
+    cx: &mut Ctx<'_>,
+    workspace: &Placed<crate::model::Workspace>,
+    targets: &[crate::validate::index::SinkTarget<'_>],
+    consumer_zone: &Placed<GovernanceZone>,
+) {
     let index = cx.index;
     let team = workspace.scope.team.as_deref().unwrap_or_default();
     let container = workspace.container.as_ref().and_then(|c| index.container(&workspace.scope.zone, team, c));
@@ -193,11 +198,22 @@ fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, cons
         .flat_map(|c| c.locations.iter().flat_map(|l| &l.value))
         .filter_map(|key| Some((key, index.resolve_location(&key.value).ok()?)))
         .collect();
+    // Whether the workspace's locations are refused depends only on the producer's zone:
+    // worked out once per zone, not once per sink (a workspace sinks many datasets of few zones).
+    let mut refuses: Vec<(&GovernanceZone, bool)> = Vec::new();
+    let mut targets = targets.iter();
     for group in &workspace.dataset_groups {
-        for sink in &group.sinks {
-            let Some(store) = index.datastore(&sink.datastore.value) else { continue };
-            let Some(dataset) = index.dataset(&sink.datastore, &sink.dataset) else { continue };
-            if let Some(producer_zone) = index.zones.get(&*store.scope.zone) {
+        for (sink, target) in group.sinks.iter().zip(&mut targets) {
+            let (Some(store), Some(dataset)) = (target.store, target.dataset) else { continue };
+            let producer_zone = target.zone.filter(|zone| {
+                if let Some((_, refused)) = refuses.iter().find(|(z, _)| std::ptr::eq(*z, &***zone)) {
+                    return *refused;
+                }
+                let refused = locations.iter().any(|(_, location)| location_refusal(zone, location).is_some());
+                refuses.push((zone, refused));
+                refused
+            });
+            if let Some(producer_zone) = producer_zone {
                 for (key, location) in &locations {
                     if let Some((_, what, refusal)) = location_refusal(producer_zone, location) {
                         let message = format!(
@@ -214,8 +230,8 @@ fn data_flow(cx: &mut Ctx<'_>, workspace: &Placed<crate::model::Workspace>, cons
                     }
                 }
             }
-            if workspace.scope.zone != store.scope.zone
-                && consumer_zone.policies.classifications.is_some()
+            if consumer_zone.policies.classifications.is_some()
+                && workspace.scope.zone != store.scope.zone
                 && any_classification_refused(consumer_zone, dataset)
             {
                 for classification in dataset.distinct_classifications() {

@@ -62,7 +62,8 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                     .any(|p| !matches!(p.rule, Rule::LayoutEmptyFile | Rule::LayoutUnexpectedFile))
         })
         .map(|f| f.path.to_string());
-    for workspace in &model.workspaces {
+    for (w, workspace) in model.workspaces.iter().enumerate() {
+        let mut targets = index.sink_targets(w).iter();
         let zone = &*workspace.scope.zone;
         let team = workspace.scope.team.as_deref().unwrap_or_default();
         if let Some(container) = &workspace.container
@@ -77,8 +78,8 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                 let path = cx.paths.group(workspace, group);
                 unknown(cx, workspace.file, platform, "platform", index.platforms.keys().copied(), path);
             }
-            for sink in &group.sinks {
-                match index.datastore(&sink.datastore.value) {
+            for (sink, target) in group.sinks.iter().zip(&mut targets) {
+                match target.store {
                     // A file that could not be parsed seems to define it: its problem says why.
                     None if index.salvaged.contains(&crate::model::Ident(&sink.datastore.value)) => {}
                     None => {
@@ -91,7 +92,7 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                             ));
                         }
                     }
-                    Some(store) if index.dataset(&sink.datastore, &sink.dataset).is_none() => {
+                    Some(store) if target.dataset.is_none() => {
                         let path = cx.paths.sink(workspace, group, sink);
                         let what = format!("dataset of datastore `{}`", store.name);
                         unknown(

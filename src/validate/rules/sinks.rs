@@ -7,13 +7,11 @@ use crate::validate::Ctx;
 pub(super) fn sinks(cx: &mut Ctx<'_>) {
     let model = cx.model;
     let index = cx.index;
-    for workspace in &model.workspaces {
+    for (w, workspace) in model.workspaces.iter().enumerate() {
+        let mut targets = index.sink_targets(w).iter();
         for group in &workspace.dataset_groups {
-            for sink in &group.sinks {
-                let Some(store) = index.datastore(&sink.datastore.value) else { continue };
-                let Some(dataset) = index.dataset(&sink.datastore, &sink.dataset) else {
-                    continue;
-                };
+            for (sink, target) in group.sinks.iter().zip(&mut targets) {
+                let (Some(store), Some(dataset)) = (target.store, target.dataset) else { continue };
                 let deprecated = match (&store.deprecated, &dataset.deprecated) {
                     (Some(d), _) => Some((format!("datastore `{}`", store.name), d)),
                     (None, Some(d)) => Some((format!("dataset `{}/{}`", store.name, dataset.name), d)),
