@@ -120,7 +120,8 @@ const NONE: u16 = u16::MAX;
 impl<'n, 'a> Fields<'n, 'a> {
     fn get(&self, key: &str) -> Option<&'n Entry<'a>> {
         // Callers pass the same literals as the field lists, usually the very same pointer.
-        let slot = self.known.iter().position(|k| std::ptr::eq(k.as_ptr(), key.as_ptr()) || *k == key)?;
+        let slot =
+            self.known.iter().position(|k| std::ptr::eq(k.as_ptr(), key.as_ptr()) || crate::yaml::same_text(k, key))?;
         self.entries.get(usize::from(self.slots[slot]))
     }
 }
@@ -167,7 +168,7 @@ impl Decoder<'_> {
                     ),
                     "Write the fields out; an alias of a whole value (`columns: *common`) works.".into(),
                 );
-            } else if let Some(slot) = known.iter().position(|k| *k == entry.key) {
+            } else if let Some(slot) = known.iter().position(|k| crate::yaml::same_text(k, &entry.key)) {
                 // Keys are unique (the YAML builder keeps the first of duplicates).
                 slots[slot] = u16::try_from(index).unwrap_or(NONE);
             } else {
@@ -667,7 +668,7 @@ impl Decoder<'_> {
     }
 
     fn column_type(&mut self, text: &str) -> Result<ColumnType, Box<crate::model::TypeError>> {
-        if let Some((_, parsed)) = self.types.iter().find(|(t, _)| t == text) {
+        if let Some((_, parsed)) = self.types.iter().find(|(t, _)| crate::yaml::same_text(t, text)) {
             return parsed.clone();
         }
         let parsed = ColumnType::parse(text).map_err(Box::new);
