@@ -1,15 +1,16 @@
 //! A fast reader for the YAML that models are written in: block mappings and sequences,
 //! one-line flow collections, one-line plain and quoted scalars, comments and `---`.
 //!
-//! It feeds the same events to the same `Builder` as granit-parser does, with the same
-//! positions, and gives up (returning `None`) at the first thing outside that subset: anchors,
+//! It builds the tree that granit-parser and `Builder` build, with the same positions, by
+//! recursive descent straight into nodes (no events: that took a tenth of a big model's load
+//! off), and gives up (returning `None`) at the first thing outside that subset: anchors,
 //! aliases, tags, block scalars, multi-line scalars, quoted keys, tabs, carriage returns,
-//! directives, and every syntax error. The caller then parses the file with granit-parser,
+//! directives, duplicate keys, nesting past the limit, and every syntax error. The caller then parses the file with granit-parser,
 //! which is the reference: a differential test checks that both build the same tree.
 
 use std::borrow::Cow;
 
-use super::{Builder, Limits, Parsed, Style};
+use super::{Entry, Limits, Node, Parsed, Style, Value};
 use crate::span::Pos;
 
 /// The fast path does not handle this input; use granit-parser.
@@ -37,32 +38,35 @@ pub(super) fn parse(text: &str, limits: Limits) -> Option<Parsed<'_>> {
     {
         return None;
     }
-    let lines: Vec<&str> = text.split('\n').collect();
-    let mut reader = Reader { lines, next: 0, builder: Builder::new(limits), ascii_line: std::cell::Cell::new(None) };
-    reader.stream().ok()?;
-    if !reader.builder.stack.is_empty() {
-        return None;
+    let mut lines: Vec<&str> = Vec::with_capacity(text.len() / 32 + 1);
+    let mut from = 0;
+    for newline in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        lines.push(&text[from..newline]);
+        from = newline + 1;
     }
-    Some(reader.builder.out)
+    lines.push(&text[from..]);
+    let mut reader = Reader { lines, next: 0, depth: 0, limits, ascii_line: std::cell::Cell::new(None) };
+    reader.stream().ok()
 }
 
 struct Reader<'a> {
     lines: Vec<&'a str>,
     /// The first line not read yet.
     next: usize,
-    builder: Builder<'a>,
+    /// Collections open around the node being read.
+    depth: usize,
+    limits: Limits,
     /// The last line asked about in `pos`, and whether it is ASCII (columns count characters).
     ascii_line: std::cell::Cell<Option<(usize, bool)>>,
 }
 
 fn indent(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
+    line.bytes().take_while(|b| *b == b' ').count()
 }
 
 /// Blank, or only a comment.
 fn insignificant(line: &str) -> bool {
-    let rest = line.trim_start_matches(' ');
-    rest.is_empty() || rest.starts_with('#')
+    matches!(line.as_bytes().get(indent(line)), None | Some(b'#'))
 }
 
 fn is_document_start(line: &str) -> bool {
@@ -95,6 +99,36 @@ fn is_indicator(byte: u8) -> bool {
     )
 }
 
+/// Maps with more entries than this detect duplicate keys through a hash set.
+const LINEAR_DUPLICATE_SCAN: usize = 16;
+
+/// The entries of one mapping as they are read. A duplicate key is left to granit-parser and
+/// the builder, which report it (it is rare, and the message needs the first one's line).
+struct MapEntries<'a> {
+    entries: Vec<Entry<'a>>,
+    seen: Option<std::collections::HashSet<Cow<'a, str>>>,
+}
+
+impl<'a> MapEntries<'a> {
+    fn new() -> Self {
+        MapEntries { entries: Vec::new(), seen: None }
+    }
+
+    fn push(&mut self, key: &'a str, key_pos: Pos, value: Node<'a>) -> R<()> {
+        let duplicate = if self.entries.len() < LINEAR_DUPLICATE_SCAN {
+            self.entries.iter().any(|e| super::same_text(&e.key, key))
+        } else {
+            let seen = self.seen.get_or_insert_with(|| self.entries.iter().map(|e| e.key.clone()).collect());
+            !seen.insert(Cow::Borrowed(key))
+        };
+        if duplicate {
+            return Err(Bail);
+        }
+        self.entries.push(Entry { key: Cow::Borrowed(key), key_pos, value });
+        Ok(())
+    }
+}
+
 impl<'a> Reader<'a> {
     fn pos(&self, line: usize, byte: usize) -> Pos {
         let ascii = match self.ascii_line.get() {
@@ -109,20 +143,13 @@ impl<'a> Reader<'a> {
         Pos::new(line as u32 + 1, col as u32 + 1)
     }
 
-    fn scalar(&mut self, text: Cow<'a, str>, style: Style, pos: Pos) -> R<()> {
-        self.builder.scalar(text, style, pos).map_err(|_| Bail)
-    }
-
-    fn start_map(&mut self, pos: Pos) -> R<()> {
-        self.builder.start_map(pos, 0).map_err(|_| Bail)
-    }
-
-    fn start_seq(&mut self, pos: Pos) -> R<()> {
-        self.builder.start_seq(pos, 0).map_err(|_| Bail)
-    }
-
-    fn end(&mut self) -> R<()> {
-        self.builder.end().map_err(|_| Bail)
+    /// Enters a collection; nesting past the limit is left to granit-parser, which reports it.
+    fn enter(&mut self) -> R<()> {
+        if self.depth >= self.limits.max_depth {
+            return Err(Bail);
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     /// The next line at or after `from` that holds content.
@@ -130,12 +157,12 @@ impl<'a> Reader<'a> {
         (from..self.lines.len()).find(|i| !insignificant(self.lines[*i]))
     }
 
-    fn stream(&mut self) -> R<()> {
+    fn stream(&mut self) -> R<Parsed<'a>> {
+        let mut out = Parsed::default();
         let mut in_document = false;
         while let Some(i) = self.significant(self.next) {
             let line = self.lines[i];
             if is_document_start(line) {
-                self.builder.document_end();
                 self.next = i + 1;
                 in_document = false;
                 continue;
@@ -144,14 +171,14 @@ impl<'a> Reader<'a> {
                 return Err(Bail);
             }
             let column = indent(line);
-            self.block_node(i, column)?;
+            out.documents.push(self.block_node(i, column)?);
             in_document = true;
         }
-        Ok(())
+        Ok(out)
     }
 
     /// A block sequence or mapping whose first entry starts at byte `col` of line `i`.
-    fn block_node(&mut self, i: usize, col: usize) -> R<()> {
+    fn block_node(&mut self, i: usize, col: usize) -> R<Node<'a>> {
         let rest = &self.lines[i][col..];
         if rest.starts_with("- ") || rest == "-" {
             self.sequence(i, col, false)
@@ -164,7 +191,7 @@ impl<'a> Reader<'a> {
 
     /// A block sequence of `- ` entries at column `dash`. An indentless sequence (at the
     /// same column as its parent's key) starts where its first item starts, as in granit.
-    fn sequence(&mut self, first: usize, dash: usize, indentless: bool) -> R<()> {
+    fn sequence(&mut self, first: usize, dash: usize, indentless: bool) -> R<Node<'a>> {
         let item_start = |line: &str| -> R<usize> {
             let after = dash + 1;
             let start = after + indent(&line[after..]);
@@ -175,7 +202,8 @@ impl<'a> Reader<'a> {
         };
         let start_pos =
             if indentless { self.pos(first, item_start(self.lines[first])?) } else { self.pos(first, dash) };
-        self.start_seq(start_pos)?;
+        self.enter()?;
+        let mut items = Vec::new();
         let mut i = first;
         loop {
             let line = self.lines[i];
@@ -185,10 +213,11 @@ impl<'a> Reader<'a> {
                 return Err(Bail);
             }
             if key_end(line, start).is_some() {
-                self.mapping(i, start)?;
+                items.push(self.mapping(i, start)?);
             } else {
-                let end = self.inline_value(i, start)?;
-                self.end_of_line(i, end, false)?;
+                let (item, end) = self.inline_value(i, start)?;
+                items.push(item);
+                self.end_of_line(i, end)?;
                 self.next = i + 1;
             }
             match self.significant(self.next) {
@@ -207,41 +236,49 @@ impl<'a> Reader<'a> {
                 _ => break,
             }
         }
-        self.end()
+        self.depth -= 1;
+        Ok(Node { pos: start_pos, value: Value::Seq(items) })
     }
 
     /// A block mapping whose first key starts at byte `col` of line `first`; later keys start
     /// at the same column of later lines.
-    fn mapping(&mut self, first: usize, col: usize) -> R<()> {
-        self.start_map(self.pos(first, col))?;
+    fn mapping(&mut self, first: usize, col: usize) -> R<Node<'a>> {
+        let start_pos = self.pos(first, col);
+        self.enter()?;
+        let mut entries = MapEntries::new();
         let mut i = first;
         loop {
             let line = self.lines[i];
             let (key_end, colon) = key_end(line, col).ok_or(Bail)?;
-            self.scalar(Cow::Borrowed(&line[col..key_end]), Style::Plain, self.pos(i, col))?;
+            let (key, key_pos) = (&line[col..key_end], self.pos(i, col));
             let value = colon + 1 + indent(&line[colon + 1..]);
             if value >= line.len() || line.as_bytes()[value] == b'#' {
                 // The value is on the following lines, or there is none.
                 match self.significant(i + 1) {
                     Some(j) if !is_document_start(self.lines[j]) && indent(self.lines[j]) > col => {
                         let inner = indent(self.lines[j]);
-                        self.block_node(j, inner)?;
+                        let node = self.block_node(j, inner)?;
+                        entries.push(key, key_pos, node)?;
                     }
                     Some(j)
                         if !is_document_start(self.lines[j])
                             && indent(self.lines[j]) == col
                             && (self.lines[j][col..].starts_with("- ") || &self.lines[j][col..] == "-") =>
                     {
-                        self.sequence(j, col, true)?;
+                        let node = self.sequence(j, col, true)?;
+                        entries.push(key, key_pos, node)?;
                     }
                     _ => {
-                        self.scalar(Cow::Borrowed("~"), Style::Plain, self.pos(i, colon))?;
+                        let null =
+                            Node { pos: self.pos(i, colon), value: Value::Scalar(Cow::Borrowed("~"), Style::Plain) };
+                        entries.push(key, key_pos, null)?;
                         self.next = i + 1;
                     }
                 }
             } else {
-                let end = self.inline_value(i, value)?;
-                self.end_of_line(i, end, false)?;
+                let (node, end) = self.inline_value(i, value)?;
+                entries.push(key, key_pos, node)?;
+                self.end_of_line(i, end)?;
                 self.next = i + 1;
             }
             match self.significant(self.next) {
@@ -257,11 +294,12 @@ impl<'a> Reader<'a> {
                 _ => break,
             }
         }
-        self.end()
+        self.depth -= 1;
+        Ok(Node { pos: start_pos, value: Value::Map(entries.entries) })
     }
 
     /// Checks that only blanks or a comment follow byte `end` of line `i`.
-    fn end_of_line(&self, i: usize, end: usize, _flow: bool) -> R<()> {
+    fn end_of_line(&self, i: usize, end: usize) -> R<()> {
         let line = self.lines[i];
         let rest = &line[end..];
         let trimmed = rest.trim_start_matches(' ');
@@ -269,8 +307,8 @@ impl<'a> Reader<'a> {
     }
 
     /// A value that starts at byte `start` of line `i` and ends on that line: a flow
-    /// collection, a quoted scalar or a plain scalar. Returns the byte after it.
-    fn inline_value(&mut self, i: usize, start: usize) -> R<usize> {
+    /// collection, a quoted scalar or a plain scalar, and the byte after it.
+    fn inline_value(&mut self, i: usize, start: usize) -> R<(Node<'a>, usize)> {
         let line = self.lines[i];
         match line.as_bytes()[start] {
             b'{' | b'[' | b'"' | b'\'' => self.flow_node(i, start),
@@ -283,40 +321,40 @@ impl<'a> Reader<'a> {
                 if text.contains(": ") || text.ends_with(':') {
                     return Err(Bail);
                 }
-                self.scalar(Cow::Borrowed(text), Style::Plain, self.pos(i, start))?;
-                Ok(start + text.len())
+                let node = Node { pos: self.pos(i, start), value: Value::Scalar(Cow::Borrowed(text), Style::Plain) };
+                Ok((node, start + text.len()))
             }
         }
     }
 
     /// After an item of a flow collection at byte `at`: a `,` and the next item, or the
     /// closing bracket (a trailing comma is left to granit-parser).
-    fn after_item(&mut self, i: usize, at: usize, close: u8) -> R<Step> {
+    fn after_item(&self, i: usize, at: usize, close: u8) -> R<Step> {
         let bytes = self.lines[i].as_bytes();
         match bytes.get(at) {
             Some(b',') => {
                 let next = skip_spaces(self.lines[i], at + 1);
                 if bytes.get(next) == Some(&close) { Err(Bail) } else { Ok(Step::Next(next)) }
             }
-            Some(byte) if *byte == close => {
-                self.end()?;
-                Ok(Step::Closed(at + 1))
-            }
+            Some(byte) if *byte == close => Ok(Step::Closed(at + 1)),
             _ => Err(Bail),
         }
     }
 
-    /// A node inside a flow collection (or a quoted scalar anywhere) at byte `start`.
-    fn flow_node(&mut self, i: usize, start: usize) -> R<usize> {
+    /// A node inside a flow collection (or a quoted scalar anywhere) at byte `start`, and the
+    /// byte after it.
+    fn flow_node(&mut self, i: usize, start: usize) -> R<(Node<'a>, usize)> {
         let line = self.lines[i];
         let bytes = line.as_bytes();
         match bytes.get(start) {
             Some(b'{') => {
-                self.start_map(self.pos(i, start))?;
+                let pos = self.pos(i, start);
+                self.enter()?;
+                let mut entries = MapEntries::new();
                 let mut at = skip_spaces(line, start + 1);
                 if bytes.get(at) == Some(&b'}') {
-                    self.end()?;
-                    return Ok(at + 1);
+                    self.depth -= 1;
+                    return Ok((Node { pos, value: Value::Map(Vec::new()) }, at + 1));
                 }
                 loop {
                     // A plain key, then `: `, then a value.
@@ -337,47 +375,55 @@ impl<'a> Reader<'a> {
                     if key.is_empty() {
                         return Err(Bail);
                     }
-                    self.scalar(Cow::Borrowed(key), Style::Plain, self.pos(i, key_start))?;
+                    let key_pos = self.pos(i, key_start);
                     let value = skip_spaces(line, colon + 1);
                     match bytes.get(value) {
                         None | Some(b',' | b'}' | b'#') => return Err(Bail),
                         _ => {}
                     }
-                    let after = skip_spaces(line, self.flow_node(i, value)?);
-                    match self.after_item(i, after, b'}')? {
+                    let (node, end) = self.flow_node(i, value)?;
+                    entries.push(key, key_pos, node)?;
+                    match self.after_item(i, skip_spaces(line, end), b'}')? {
                         Step::Next(next) => at = next,
-                        Step::Closed(end) => return Ok(end),
+                        Step::Closed(end) => {
+                            self.depth -= 1;
+                            return Ok((Node { pos, value: Value::Map(entries.entries) }, end));
+                        }
                     }
                 }
             }
             Some(b'[') => {
-                self.start_seq(self.pos(i, start))?;
+                let pos = self.pos(i, start);
+                self.enter()?;
+                let mut items = Vec::new();
                 let mut at = skip_spaces(line, start + 1);
                 if bytes.get(at) == Some(&b']') {
-                    self.end()?;
-                    return Ok(at + 1);
+                    self.depth -= 1;
+                    return Ok((Node { pos, value: Value::Seq(items) }, at + 1));
                 }
                 loop {
                     match bytes.get(at) {
                         None | Some(b',' | b']' | b'#') => return Err(Bail),
                         _ => {}
                     }
-                    let after = skip_spaces(line, self.flow_node(i, at)?);
-                    match self.after_item(i, after, b']')? {
+                    let (node, end) = self.flow_node(i, at)?;
+                    items.push(node);
+                    match self.after_item(i, skip_spaces(line, end), b']')? {
                         Step::Next(next) => at = next,
-                        Step::Closed(end) => return Ok(end),
+                        Step::Closed(end) => {
+                            self.depth -= 1;
+                            return Ok((Node { pos, value: Value::Seq(items) }, end));
+                        }
                     }
                 }
             }
             Some(b'"') => {
                 let (text, end) = double_quoted(line, start)?;
-                self.scalar(text, Style::Quoted, self.pos(i, start))?;
-                Ok(end)
+                Ok((Node { pos: self.pos(i, start), value: Value::Scalar(text, Style::Quoted) }, end))
             }
             Some(b'\'') => {
                 let (text, end) = single_quoted(line, start)?;
-                self.scalar(text, Style::Quoted, self.pos(i, start))?;
-                Ok(end)
+                Ok((Node { pos: self.pos(i, start), value: Value::Scalar(text, Style::Quoted) }, end))
             }
             Some(byte) if !is_indicator(*byte) => {
                 // A plain scalar inside a flow collection ends at a flow indicator.
@@ -393,8 +439,8 @@ impl<'a> Reader<'a> {
                 if text.is_empty() {
                     return Err(Bail);
                 }
-                self.scalar(Cow::Borrowed(text), Style::Plain, self.pos(i, start))?;
-                Ok(start + text.len())
+                let node = Node { pos: self.pos(i, start), value: Value::Scalar(Cow::Borrowed(text), Style::Plain) };
+                Ok((node, start + text.len()))
             }
             _ => Err(Bail),
         }
@@ -416,7 +462,7 @@ fn comment_start(rest: &str) -> usize {
 }
 
 fn skip_spaces(line: &str, at: usize) -> usize {
-    at + line.get(at..).map_or(0, indent)
+    at + line.as_bytes().get(at..).map_or(0, |rest| rest.iter().take_while(|b| **b == b' ').count())
 }
 
 /// For a plain key at byte `col`: the end of the key text and the byte of its `:`, when the
@@ -527,12 +573,21 @@ mod tests {
             "a:\n- x\n-   y\nb: {}\nc: []\nd:\ne: # comment\n  f: g # trailing\n",
             "# leading\n\na: 1\n---\nb: 2\n---\n---\nc: [a, [b, {d: e}]]\n",
             "locations: {us-east-1: {}, eu-west-1: {dublin: {}}}\nname: käse\nx: {ü: ö}\n",
-            "a: 1\na: 2\nb: x\n",
             "a:\n  b:\n    - c: 1\n      d: 2\n    - e\n",
             "url: http://example.com/a#b\nt: 10:30\n",
         ] {
             assert!(same_as_slow(text), "the fast path declined:\n{text}");
         }
+    }
+
+    #[test]
+    fn big_mappings_check_duplicates_through_a_set() {
+        let keys: String = (0..40).map(|k| format!("k{k}: {k}\n")).collect();
+        assert!(same_as_slow(&keys), "forty distinct keys");
+        assert!(parse(&format!("{keys}k7: again\n"), Limits::default()).is_none(), "a duplicate after forty keys");
+        let flow: Vec<String> = (0..40).map(|k| format!("k{k}: {k}")).collect();
+        assert!(same_as_slow(&format!("x: {{{}}}\n", flow.join(", "))));
+        assert!(parse(&format!("x: {{{}, k3: 1}}\n", flow.join(", ")), Limits::default()).is_none());
     }
 
     #[test]
@@ -552,6 +607,9 @@ mod tests {
             "%YAML 1.2\n---\na: 1\n",
             "a: 'open\n",
             "  a: 1\n b: 2\n",
+            // Duplicate keys: the builder reports them, with the first one's line.
+            "a: 1\na: 2\nb: x\n",
+            "x: {k: 1, k: 2}\n",
         ] {
             assert!(parse(text, Limits::default()).is_none(), "the fast path should decline:\n{text}");
         }

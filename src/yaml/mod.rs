@@ -114,8 +114,9 @@ pub fn same_text(a: &str, b: &str) -> bool {
 ///
 /// Common, simple YAML (block and single-line flow collections, plain and quoted one-line
 /// scalars, comments) goes through `fast`, a line-based reader about ten times quicker;
-/// anything else, and every file with an error, through granit-parser. Both feed the same
-/// `Builder`, and a test checks that they build identical trees.
+/// anything else, and every file with an error or a duplicate key, through granit-parser and
+/// `Builder`. The fast reader builds its nodes directly, and a test checks that both build
+/// identical trees.
 pub fn parse(text: &str, limits: Limits) -> Parsed<'_> {
     if let Some(parsed) = fast::parse(text, limits) {
         return parsed;
@@ -290,12 +291,6 @@ impl<'a> Builder<'a> {
                 "YAML tag `{written}` is not allowed in a model; values are read by their field, never by tag"
             ),
         });
-    }
-
-    // The operations both readers drive (granit-parser through `event`, `fast` directly).
-
-    fn scalar(&mut self, text: Cow<'a, str>, style: Style, pos: Pos) -> Result<(), Error> {
-        self.complete(Node { pos, value: Value::Scalar(text, style) }, 0)
     }
 
     fn start_seq(&mut self, pos: Pos, anchor: usize) -> Result<(), Error> {
