@@ -87,6 +87,8 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
     let full = changed_folders(&base_snapshot, &head_snapshot)?;
     // Base and head condense the same unchanged files: the second side takes the first's.
     cache.share_condensed();
+    // Every changed byte under the model root needs its scope's owner, not only the objects.
+    let files = load::changed_paths(&base_snapshot, &head_snapshot)?;
     // With a cache, the persisted index may stand in for every folder the change cannot
     // reach (`warm::index`); otherwise everything outside the changed folders is condensed as
     // it is read: lint, authorization and compatibility need whole documents only where
@@ -104,13 +106,31 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
                 let both_git = matches!((&base_snapshot, &head_snapshot), (Snapshot::Git { .. }, Snapshot::Git { .. }));
                 let condense = both_git.then_some(&crate::warm::Condenser as &dyn load::Condense);
                 let head = load::load_planned(&head_snapshot, &options, cache, &full, condense)?;
-                let base = load::load_planned(&base_snapshot, &options, cache, &full, condense)?;
+                // A change of team content alone leaves the frame (ecosystem, zones, teams) as
+                // it was, so the base's unchanged folders are the head's, already condensed.
+                let frame_kept = both_git
+                    && files.iter().all(|change| {
+                        std::iter::once(&change.rel).chain(&change.renamed_from).all(|rel| {
+                            matches!(
+                                crate::model::layout::classify(rel),
+                                crate::model::layout::Classified::Model {
+                                    place: crate::model::layout::Place::TeamContent,
+                                    ..
+                                }
+                            )
+                        })
+                    });
+                let base = if frame_kept {
+                    load::load_beside(&base_snapshot, &options, cache, &full, condense, &head)?
+                } else {
+                    load::load_planned(&base_snapshot, &options, cache, &full, condense)?
+                };
                 timer.mark("load both");
                 let lint = validate::lint_detailed(&head);
                 crate::warm::remember_folders(cache, &head, &lint.fresh_local);
                 crate::warm::index::record(cache, &head_snapshot, &head, &lint.problems);
-                let files = head.files.len();
-                (head, base, lint.problems, files)
+                let count = head.files.len();
+                (head, base, lint.problems, count)
             }
         };
     timer.mark("lint head");
@@ -120,8 +140,6 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
     let source = &source;
     let mut notes = Vec::new();
     let first_commit = authz::is_first_commit(&base);
-    // Every changed byte under the model root needs its scope's owner, not only the objects.
-    let files = load::changed_paths(&base_snapshot, &head_snapshot)?;
     problems.extend(authz::check(&diff, &files, source));
     let mut impact = Vec::new();
     if first_commit {
