@@ -251,6 +251,9 @@ pub(super) fn datastore_names(cx: &mut Ctx<'_>, store: &Placed<Datastore>) {
     }
 }
 
+/// Lists of at most this many names are searched pair by pair.
+const SMALL_DUPLICATE_SCAN: usize = 24;
+
 /// The duplicates among `names`, as `(duplicate, first)` index pairs.
 ///
 /// Names are hashed once (folding ASCII case for SQL names) and the hashes sorted, so the
@@ -261,6 +264,18 @@ fn find_duplicates(names: &[&str], case_insensitive: bool) -> Vec<(usize, usize)
         return Vec::new();
     }
     let fold = |b: u8| if case_insensitive { b.to_ascii_lowercase() } else { b };
+    // A dataset's columns and a datastore's datasets are a handful: comparing every pair
+    // (lengths first) is cheaper than hashing and sorting, and allocates nothing.
+    if names.len() <= SMALL_DUPLICATE_SCAN {
+        let same = |a: &str, b: &str| a.len() == b.len() && a.bytes().map(fold).eq(b.bytes().map(fold));
+        let mut found = Vec::new();
+        for (second, name) in names.iter().enumerate() {
+            if let Some(first) = names[..second].iter().position(|earlier| same(earlier, name)) {
+                found.push((second, first));
+            }
+        }
+        return found;
+    }
     let mut keyed: Vec<(u64, u32)> = names
         .iter()
         .enumerate()
@@ -381,6 +396,12 @@ mod tests {
         assert_eq!(find_duplicates(&["a", "b", "A", "c", "a"], true), vec![(2, 0), (4, 0)]);
         assert_eq!(find_duplicates(&["a", "b", "A", "c", "a"], false), vec![(4, 0)]);
         assert_eq!(find_duplicates(&["x"], true), vec![]);
+        // Past the pairwise scan, the hashed path finds the same pairs.
+        let many: Vec<String> = (0..40).map(|i| format!("n{}", i % 30)).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mut found = find_duplicates(&many, true);
+        found.sort_unstable();
+        assert_eq!(found, (30..40).map(|i| (i, i - 30)).collect::<Vec<_>>());
         assert!(is_reserved("select") && is_reserved("SeLeCt") && is_reserved("current_timestamp"));
         assert!(!is_reserved("selected") && !is_reserved("a_very_long_column_name_indeed"));
     }
