@@ -223,3 +223,60 @@ fn a_warm_cache_gives_the_same_checks() {
         assert_eq!(plain, run(&["--cache-dir", cache_arg]), "{}: warm", dir.display());
     }
 }
+
+/// A check whose change touches team content only takes the base's unchanged folders from
+/// the head (`load_beside`): the base must come out exactly as if it were read on its own.
+#[test]
+fn the_base_taken_beside_the_head_is_the_base_read_alone() {
+    use datasurface::load::{self, GitRepo, Options, ParseCache};
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("model");
+    let output = datasurface(
+        dir.path(),
+        &[
+            "generate",
+            "model",
+            "--zones",
+            "2",
+            "--teams",
+            "6",
+            "--datastores",
+            "60",
+            "--datasets",
+            "300",
+            "--columns",
+            "4",
+            "--workspaces",
+            "20",
+            "--git",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let repo = GitRepo::discover(&repo_dir).unwrap();
+    let (base, head) = (repo.snapshot("base", "").unwrap(), repo.snapshot("head", "").unwrap());
+    let changes = load::changed_paths(&base, &head).unwrap();
+    assert!(!changes.is_empty());
+    let full: std::collections::HashSet<String> =
+        changes.iter().filter_map(|c| load::folder_of("", &c.rel).map(str::to_string)).collect();
+    assert!(!full.is_empty(), "the generated change is inside a team folder");
+    let options = Options::default();
+    let cache = ParseCache::default();
+    cache.share_condensed();
+    let condense: Option<&dyn load::Condense> = Some(&datasurface::warm::Condenser);
+    let head_model = load::load_planned(&head, &options, &cache, &full, condense).unwrap();
+    let alone = load::load_planned(&base, &options, &ParseCache::default(), &full, condense).unwrap();
+    let beside = load::load_beside(&base, &options, &cache, &full, condense, &head_model).unwrap();
+    let files = |model: &datasurface::model::Model| -> Vec<(String, Option<[u8; 20]>, String)> {
+        model.files.iter().map(|f| (f.path.to_string(), f.blob, serde_json::to_string(&*f.parsed).unwrap())).collect()
+    };
+    assert!(alone.files.len() > 50);
+    assert_eq!(files(&alone), files(&beside));
+    let names = |model: &datasurface::model::Model| -> Vec<String> {
+        model.datastores.iter().map(|d| format!("{} {} {:?}", d.name, d.file.0, d.scope)).collect()
+    };
+    assert_eq!(names(&alone), names(&beside));
+    let lint = |model| serde_json::to_string(&datasurface::validate::lint(model)).unwrap();
+    assert_eq!(lint(&alone), lint(&beside));
+    // The base differs from the head where the change is, and the beside load saw that.
+    assert_ne!(files(&beside), files(&head_model));
+}
