@@ -291,7 +291,7 @@ pub fn load_part(
 /// As `load_planned`, for the other side of a check whose `head` is loaded already and whose
 /// change touches team-content files only (so both sides have the same frame): each team
 /// folder outside `full` takes `head`'s files, neither walked nor read again. At 12 million
-/// datasets that saved a cold check 5 of its 6 seconds on the base side.
+/// datasets that took the base side of a cold check from 6.6 s to 2.4 s.
 pub fn load_beside(
     snapshot: &Snapshot,
     options: &Options,
