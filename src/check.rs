@@ -108,19 +108,7 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
                 let head = load::load_planned(&head_snapshot, &options, cache, &full, condense)?;
                 // A change of team content alone leaves the frame (ecosystem, zones, teams) as
                 // it was, so the base's unchanged folders are the head's, already condensed.
-                let frame_kept = both_git
-                    && files.iter().all(|change| {
-                        std::iter::once(&change.rel).chain(&change.renamed_from).all(|rel| {
-                            matches!(
-                                crate::model::layout::classify(rel),
-                                crate::model::layout::Classified::Model {
-                                    place: crate::model::layout::Place::TeamContent,
-                                    ..
-                                }
-                            )
-                        })
-                    });
-                let base = if frame_kept {
+                let base = if both_git && team_content_only(&files) {
                     load::load_beside(&base_snapshot, &options, cache, &full, condense, &head)?
                 } else {
                     load::load_planned(&base_snapshot, &options, cache, &full, condense)?
@@ -187,6 +175,16 @@ pub fn check(config: CheckConfig, cache: &ParseCache) -> Result<CheckOutput, loa
 }
 
 /// Team folders whose tree differs between the two snapshots (or exists in one only).
+/// Whether every changed path (and every path a rename came from) is team content: then no
+/// frame file (ecosystem, zone, team or stray file) differs between base and head.
+fn team_content_only(changes: &[load::PathChange]) -> bool {
+    use crate::model::layout::{Classified, Place, classify};
+    changes
+        .iter()
+        .flat_map(|c| std::iter::once(&c.rel).chain(&c.renamed_from))
+        .all(|rel| matches!(classify(rel), Classified::Model { place: Place::TeamContent, .. }))
+}
+
 fn changed_folders(base: &Snapshot, head: &Snapshot) -> Result<std::collections::HashSet<String>, load::Error> {
     let trees = |snapshot: &Snapshot| -> Result<std::collections::HashMap<String, crate::model::BlobId>, load::Error> {
         Ok(snapshot.team_folders()?.into_iter().map(|(rel, tree, _)| (rel, tree)).collect())

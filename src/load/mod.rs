@@ -384,7 +384,6 @@ fn load_inner(
         );
         jobs.push((path, classified, entry));
     }
-    let listed = jobs.len();
     for (folder, summary) in folders.iter_mut().zip(summaries) {
         let Some(summary) = summary else { continue };
         // Moved out when no one else holds the entry (one borrowed by `load_beside`): at a
@@ -415,26 +414,10 @@ fn load_inner(
     let (jobs, summarized) = if jobs.is_sorted_by(|a, b| a.0 <= b.0) {
         (jobs, known)
     } else {
-        let sorted = |run: &[(String, Classified, SourceEntry)]| run.is_sorted_by(|a, b| a.0 <= b.0);
-        let order: Vec<usize> = if sorted(&jobs[..listed]) && sorted(&jobs[listed..]) {
-            // The listing and the summaries are each in path order: merge the two runs.
-            let (mut a, mut b) = (0, listed);
-            let mut order = Vec::with_capacity(jobs.len());
-            while a < listed || b < jobs.len() {
-                if b == jobs.len() || (a < listed && jobs[a].0 <= jobs[b].0) {
-                    order.push(a);
-                    a += 1;
-                } else {
-                    order.push(b);
-                    b += 1;
-                }
-            }
-            order
-        } else {
-            let mut order: Vec<usize> = (0..jobs.len()).collect();
-            order.sort_by(|a, b| jobs[*a].0.cmp(&jobs[*b].0));
-            order
-        };
+        // The listing and the summaries are each in path order: the stable sort finds the two
+        // runs and merges them in linear time.
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|a, b| jobs[*a].0.cmp(&jobs[*b].0));
         let mut slots: Vec<Option<(String, Classified, SourceEntry)>> = jobs.into_iter().map(Some).collect();
         let jobs: Vec<(String, Classified, SourceEntry)> = order.iter().filter_map(|i| slots[*i].take()).collect();
         let mut known = known;

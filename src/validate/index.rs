@@ -141,26 +141,28 @@ impl<'m> Index<'m> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(total.div_ceil(50_000)).max(1);
         let chunk = model.workspaces.len().div_ceil(threads).max(1);
         let this = &*self;
-        let targets: Vec<SinkTarget<'m>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = model
-                .workspaces
-                .chunks(chunk)
-                .map(|workspaces| {
-                    scope.spawn(move || {
-                        let sinks = workspaces.iter().flat_map(|w| &w.dataset_groups).flat_map(|g| &g.sinks);
-                        sinks
-                            .map(|sink| {
-                                let store = this.datastore(&sink.datastore.value);
-                                SinkTarget {
-                                    store,
-                                    dataset: store.and_then(|s| this.dataset_of(s, &sink.dataset)),
-                                    zone: store.and_then(|s| this.zones.get(&*s.scope.zone).copied()),
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                    })
+        let resolve = move |workspaces: &'m [Placed<Workspace>]| -> Vec<SinkTarget<'m>> {
+            let sinks = workspaces.iter().flat_map(|w| &w.dataset_groups).flat_map(|g| &g.sinks);
+            sinks
+                .map(|sink| {
+                    let store = this.datastore(&sink.datastore.value);
+                    SinkTarget {
+                        store,
+                        dataset: store.and_then(|s| this.dataset_of(s, &sink.dataset)),
+                        zone: store.and_then(|s| this.zones.get(&*s.scope.zone).copied()),
+                    }
                 })
-                .collect();
+                .collect()
+        };
+        if threads == 1 {
+            // A small model: no thread for it (the warm path builds several indexes per check).
+            self.sink_targets = resolve(&model.workspaces);
+            self.sink_starts = starts;
+            return;
+        }
+        let targets: Vec<SinkTarget<'m>> = std::thread::scope(|scope| {
+            let workers: Vec<_> =
+                model.workspaces.chunks(chunk).map(|workspaces| scope.spawn(move || resolve(workspaces))).collect();
             let mut all = Vec::with_capacity(total);
             for worker in workers {
                 all.extend(worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));

@@ -99,9 +99,6 @@ fn is_indicator(byte: u8) -> bool {
     )
 }
 
-/// Maps with more entries than this detect duplicate keys through a hash set.
-const LINEAR_DUPLICATE_SCAN: usize = 16;
-
 /// The entries of one mapping as they are read. A duplicate key is left to granit-parser and
 /// the builder, which report it (it is rare, and the message needs the first one's line).
 struct MapEntries<'a> {
@@ -115,7 +112,7 @@ impl<'a> MapEntries<'a> {
     }
 
     fn push(&mut self, key: &'a str, key_pos: Pos, value: Node<'a>) -> R<()> {
-        let duplicate = if self.entries.len() < LINEAR_DUPLICATE_SCAN {
+        let duplicate = if self.entries.len() < super::LINEAR_DUPLICATE_SCAN {
             self.entries.iter().any(|e| super::same_text(&e.key, key))
         } else {
             let seen = self.seen.get_or_insert_with(|| self.entries.iter().map(|e| e.key.clone()).collect());
